@@ -1,0 +1,78 @@
+// Every WGSL kernel, imported as text. Kernels are specialised only through `override` constants.
+import attentionF16 from '../../../shaders/attention_f16.wgsl?raw';
+import attentionReduce from '../../../shaders/attention_reduce.wgsl?raw';
+import embedDense from '../../../shaders/embed_dense.wgsl?raw';
+import embedQ4 from '../../../shaders/embed_q4.wgsl?raw';
+import kvAppendF16 from '../../../shaders/kv_append_f16.wgsl?raw';
+import matmulDense from '../../../shaders/matmul_dense.wgsl?raw';
+import matmulQ4 from '../../../shaders/matmul_q4.wgsl?raw';
+import rmsnorm from '../../../shaders/rmsnorm.wgsl?raw';
+import rope from '../../../shaders/rope.wgsl?raw';
+import sampleArgmax from '../../../shaders/sample_argmax.wgsl?raw';
+import samplePenalty from '../../../shaders/sample_penalty.wgsl?raw';
+import sampleTopP from '../../../shaders/sample_top_p.wgsl?raw';
+import siluMul from '../../../shaders/silu_mul.wgsl?raw';
+
+export const SHADERS = {
+  attention_f16: attentionF16,
+  attention_reduce: attentionReduce,
+  embed_dense: embedDense,
+  embed_q4: embedQ4,
+  kv_append_f16: kvAppendF16,
+  matmul_dense: matmulDense,
+  matmul_q4: matmulQ4,
+  rmsnorm,
+  rope,
+  sample_argmax: sampleArgmax,
+  sample_penalty: samplePenalty,
+  sample_top_p: sampleTopP,
+  silu_mul: siluMul,
+} as const;
+
+export type KernelName = keyof typeof SHADERS;
+
+export type Overrides = Record<string, number | boolean>;
+
+/** Compute pipelines by kernel and override constants, created once per device. */
+export class PipelineCache {
+  private readonly modules = new Map<KernelName, GPUShaderModule>();
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+
+  constructor(private readonly device: GPUDevice) {}
+
+  get(kernel: KernelName, overrides: Overrides = {}): GPUComputePipeline {
+    const key = `${kernel}:${JSON.stringify(overrides)}`;
+    let pipeline = this.pipelines.get(key);
+    if (!pipeline) {
+      let module = this.modules.get(kernel);
+      if (!module) {
+        module = this.device.createShaderModule({ label: kernel, code: SHADERS[kernel] });
+        this.modules.set(kernel, module);
+      }
+      const constants = Object.fromEntries(Object.entries(overrides).map(([k, v]) => [k, Number(v)]));
+      pipeline = this.device.createComputePipeline({ label: key, layout: 'auto', compute: { module, entryPoint: 'main', constants } });
+      this.pipelines.set(key, pipeline);
+    }
+    return pipeline;
+  }
+}
+
+/** A pipeline with its bind group, ready to record. */
+export interface BoundKernel {
+  pipeline: GPUComputePipeline;
+  bindGroup: GPUBindGroup;
+}
+
+export function bindKernel(device: GPUDevice, pipeline: GPUComputePipeline, buffers: GPUBuffer[]): BoundKernel {
+  const bindGroup = device.createBindGroup({
+    layout: pipeline.getBindGroupLayout(0),
+    entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+  });
+  return { pipeline, bindGroup };
+}
+
+export function dispatch(pass: GPUComputePassEncoder, k: BoundKernel, x: number, y = 1, z = 1): void {
+  pass.setPipeline(k.pipeline);
+  pass.setBindGroup(0, k.bindGroup);
+  pass.dispatchWorkgroups(x, y, z);
+}
