@@ -44,3 +44,46 @@ export interface LoadProgress {
   totalBytes: number;
   text: string;
 }
+
+export interface EngineOptions {
+  onProgress?: (progress: LoadProgress) => void;
+  /** Aborts loading. */
+  signal?: AbortSignal;
+  /** KV cache capacity in tokens; defaults to min(context_window_size, 4096). */
+  contextLength?: number;
+  /** Cache Storage bucket for model files; null disables caching. Default 'kvchat-models'. */
+  cacheName?: string | null;
+  /** WebGPU entry point; defaults to navigator.gpu (Node passes the `webgpu` package's). */
+  gpu?: GPU;
+}
+
+export interface EngineStats {
+  model: string;
+  architecture: string;
+  quantization: string;
+  numLayers: number;
+  /** Tokens currently in the KV cache and its capacity. */
+  kvTokens: number;
+  kvCapacity: number;
+  /** Bytes allocated for the KV cache (all layers, keys and values). */
+  kvBytesAllocated: number;
+  /** Bytes holding the kvTokens currently cached. */
+  kvBytesUsed: number;
+  weightBytes: number;
+  adapter: string;
+}
+
+export interface ChatCompletions {
+  /** Streams the reply; the last chunk carries finish_reason and `usage`. */
+  create(request: ChatCompletionRequest): AsyncIterable<ChatCompletionChunk>;
+}
+
+export interface Engine {
+  readonly modelId: string;
+  readonly chat: { completions: ChatCompletions };
+  /** Ends the running generation after the current step; its stream finishes with reason 'abort'. */
+  interruptGenerate(): void;
+  stats(): EngineStats;
+  /** Frees GPU memory; the engine is unusable afterwards. */
+  unload(): Promise<void>;
+}

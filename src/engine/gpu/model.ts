@@ -1,0 +1,308 @@
+// The forward pass on the GPU: the same steps as reference/forward.ts, recorded as WGSL dispatches.
+// Activations are sized for one prefill chunk; the fp16 KV cache holds `maxSeq` tokens per layer.
+// A decode step (forward + sampling) is one command buffer and reads back only the sampled token.
+import { ContextFullError, DeviceLostError } from '../errors';
+import { isGroupQuantized, linearTensorNames, modelSpec, ropeInvFreq, type LinearSpec } from '../model/layout';
+import type { ModelConfig } from '../model/types';
+import { bindKernel, dispatch, PipelineCache, type BoundKernel } from './shaders';
+import type { WeightStore } from './weights';
+
+/** Keys per attention split in decode: enough splits to fill the GPU at long contexts. */
+const KEYS_PER_SPLIT = 256;
+const MAX_SPLITS = 64;
+const F32 = 4;
+
+export type Sampling =
+  | { kind: 'greedy'; repetitionPenalty: number }
+  | { kind: 'top-p'; temperature: number; topP: number; repetitionPenalty: number; u: number };
+
+interface LinearKernel {
+  spec: LinearSpec;
+  bind(x: GPUBuffer, y: GPUBuffer, batch: GPUBuffer, addToOutput: boolean): BoundKernel;
+}
+
+interface LayerKernels {
+  inputNorm: BoundKernel;
+  qkv: BoundKernel;
+  rope: BoundKernel;
+  kvAppend: BoundKernel;
+  attention: BoundKernel;
+  attentionReduce: BoundKernel;
+  o: BoundKernel;
+  postNorm: BoundKernel;
+  gateUp: BoundKernel;
+  siluMul: BoundKernel;
+  down: BoundKernel;
+}
+
+export class GpuModel {
+  /** Tokens in the KV cache; positions >= length are free and get overwritten. */
+  length = 0;
+  readonly kvBytesPerToken: number;
+  private readonly pipelines: PipelineCache;
+  private readonly buffers: GPUBuffer[] = [];
+  private readonly chunk: number;
+  private readonly tokens: GPUBuffer;
+  private readonly logits: GPUBuffer;
+  private readonly sampledToken: GPUBuffer;
+  private readonly tokenReadback: GPUBuffer;
+  private readonly chunkBatch: GPUBuffer;
+  private readonly lastRowBatch: GPUBuffer;
+  private readonly seenTokens: GPUBuffer;
+  private readonly penaltyParams: GPUBuffer;
+  private readonly topPParams: GPUBuffer;
+  private readonly embed: BoundKernel;
+  private readonly layers: LayerKernels[];
+  private readonly finalNorm: BoundKernel;
+  private readonly lmHead: BoundKernel;
+  private readonly penalty: BoundKernel;
+  private readonly argmax: BoundKernel;
+  private readonly topP: BoundKernel;
+  private lost: string | null = null;
+
+  constructor(
+    private readonly device: GPUDevice,
+    readonly cfg: ModelConfig,
+    private readonly weights: WeightStore,
+    /** KV cache capacity in tokens. */
+    readonly maxSeq: number,
+  ) {
+    void device.lost.then((info) => {
+      this.lost = info.message || info.reason || 'unknown reason';
+    });
+    this.pipelines = new PipelineCache(device);
+    const { hiddenSize: hidden, numHeads: H, numKvHeads: KV, headDim: D, intermediateSize: I, vocabSize } = cfg;
+    const spec = modelSpec(cfg);
+    this.chunk = cfg.prefillChunkSize;
+    const T = this.chunk;
+    const qkvWidth = (H + 2 * KV) * D;
+    this.kvBytesPerToken = cfg.numLayers * 2 * KV * D * 2;
+
+    const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+    const make = (label: string, bytes: number, usage = storage) => {
+      const b = device.createBuffer({ label, size: Math.max(16, Math.ceil(bytes / 16) * 16), usage });
+      this.buffers.push(b);
+      return b;
+    };
+    const uniform = (label: string) => make(label, 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+
+    this.tokens = make('tokens', T * 4);
+    const hiddenStates = make('hidden', T * hidden * F32);
+    const normed = make('normed', T * hidden * F32);
+    const qkv = make('qkv', T * qkvWidth * F32);
+    const attnOut = make('attnOut', T * H * D * F32);
+    const gateUp = make('gateUp', T * 2 * I * F32);
+    const act = make('act', T * I * F32);
+    const slots = Math.max(T, MAX_SPLITS);
+    const partialAcc = make('partialAcc', slots * H * D * F32);
+    const partialMl = make('partialMl', slots * H * 2 * F32);
+    this.logits = make('logits', vocabSize * F32);
+    const probs = make('probs', vocabSize * F32);
+    this.sampledToken = make('sampledToken', 4);
+    this.tokenReadback = make('tokenReadback', 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    this.seenTokens = make('seenTokens', maxSeq * 4);
+    this.chunkBatch = uniform('chunkBatch');
+    this.lastRowBatch = uniform('lastRowBatch');
+    this.penaltyParams = uniform('penaltyParams');
+    this.topPParams = uniform('topPParams');
+    const invFreq = make('invFreq', (D / 2) * F32);
+    device.queue.writeBuffer(invFreq, 0, new Float32Array(ropeInvFreq(cfg)));
+    // Bound in place of an absent bias; never read (HAS_BIAS = false).
+    const noBias = make('noBias', 16);
+
+    const linear = (s: LinearSpec): LinearKernel => {
+      const names = linearTensorNames(s, cfg.quantization);
+      const w = weights.get(names.weight);
+      const bias = s.bias ? weights.get(s.bias).buffer : noBias;
+      const common = { IN_DIM: s.inDim, OUT_DIM: s.outDim, HAS_BIAS: s.bias !== null };
+      return {
+        spec: s,
+        bind: (x, y, batch, addToOutput) => {
+          if (isGroupQuantized(cfg.quantization)) {
+            const scale = weights.get(names.scale!);
+            const pipeline = this.pipelines.get('matmul_q4', { ...common, SCALE_F16: scale.dtype === 'float16', ADD_TO_OUTPUT: addToOutput });
+            return bindKernel(device, pipeline, [x, w.buffer, scale.buffer, bias, y, batch]);
+          }
+          const pipeline = this.pipelines.get('matmul_dense', { ...common, WEIGHT_F16: w.dtype === 'float16', ADD_TO_OUTPUT: addToOutput });
+          return bindKernel(device, pipeline, [x, w.buffer, bias, y, batch]);
+        },
+      };
+    };
+    const norm = (weight: string, x: GPUBuffer, batch: GPUBuffer) =>
+      bindKernel(device, this.pipelines.get('rmsnorm', { HIDDEN: hidden, EPS: cfg.rmsNormEps }), [x, weights.get(weight).buffer, normed, batch]);
+
+    if (isGroupQuantized(cfg.quantization)) {
+      const names = linearTensorNames(spec.embed, cfg.quantization);
+      const scale = weights.get(names.scale!);
+      this.embed = bindKernel(device, this.pipelines.get('embed_q4', { HIDDEN: hidden, SCALE_F16: scale.dtype === 'float16' }), [
+        this.tokens, weights.get(names.weight).buffer, scale.buffer, hiddenStates,
+      ]);
+    } else {
+      const table = weights.get(linearTensorNames(spec.embed, cfg.quantization).weight);
+      this.embed = bindKernel(device, this.pipelines.get('embed_dense', { HIDDEN: hidden, WEIGHT_F16: table.dtype === 'float16' }), [
+        this.tokens, table.buffer, hiddenStates,
+      ]);
+    }
+
+    const attn = { HEAD_DIM: D, NUM_HEADS: H, NUM_KV_HEADS: KV };
+    this.layers = spec.layers.map((l, i) => {
+      const keys = make(`layer${i}.keys`, KV * maxSeq * D * 2);
+      const values = make(`layer${i}.values`, KV * maxSeq * D * 2);
+      const batch = this.chunkBatch;
+      return {
+        inputNorm: norm(l.inputNorm, hiddenStates, batch),
+        qkv: linear(l.qkv).bind(normed, qkv, batch, false),
+        rope: bindKernel(device, this.pipelines.get('rope', attn), [qkv, invFreq, batch]),
+        kvAppend: bindKernel(device, this.pipelines.get('kv_append_f16', { ...attn, MAX_SEQ: maxSeq }), [qkv, keys, values, batch]),
+        attention: bindKernel(device, this.pipelines.get('attention_f16', { ...attn, MAX_SEQ: maxSeq }), [qkv, keys, values, partialAcc, partialMl, batch]),
+        attentionReduce: bindKernel(device, this.pipelines.get('attention_reduce', { HEAD_DIM: D, NUM_HEADS: H }), [partialAcc, partialMl, attnOut, batch]),
+        o: linear(l.o).bind(attnOut, hiddenStates, batch, true),
+        postNorm: norm(l.postNorm, hiddenStates, batch),
+        gateUp: linear(l.gateUp).bind(normed, gateUp, batch, false),
+        siluMul: bindKernel(device, this.pipelines.get('silu_mul', { INTERMEDIATE: I }), [gateUp, act]),
+        down: linear(l.down).bind(act, hiddenStates, batch, true),
+      };
+    });
+    this.finalNorm = norm(spec.finalNorm, hiddenStates, this.lastRowBatch);
+    this.lmHead = linear(spec.lmHead).bind(normed, this.logits, this.lastRowBatch, false);
+    this.penalty = bindKernel(device, this.pipelines.get('sample_penalty'), [this.logits, this.seenTokens, this.penaltyParams]);
+    this.argmax = bindKernel(device, this.pipelines.get('sample_argmax', { VOCAB: vocabSize }), [this.logits, this.sampledToken]);
+    this.topP = bindKernel(device, this.pipelines.get('sample_top_p', { VOCAB: vocabSize }), [this.logits, probs, this.sampledToken, this.topPParams]);
+  }
+
+  get weightBytes(): number {
+    return this.weights.bytes;
+  }
+
+  /** Bytes of the KV cache allocated and in use. */
+  kvBytes(): { allocated: number; used: number } {
+    return { allocated: this.kvBytesPerToken * this.maxSeq, used: this.kvBytesPerToken * this.length };
+  }
+
+  /** Runs `tokens` at positions length.. in prefill chunks, leaving the last token's logits on the GPU. */
+  forward(tokens: ArrayLike<number>): void {
+    this.checkAlive();
+    if (tokens.length === 0) throw new Error('forward needs at least one token');
+    if (this.length + tokens.length > this.maxSeq) throw new ContextFullError(this.length + tokens.length, this.maxSeq);
+    for (let start = 0; start < tokens.length; start += this.chunk) {
+      const chunk = Array.from({ length: Math.min(this.chunk, tokens.length - start) }, (_, i) => tokens[start + i]);
+      const encoder = this.device.createCommandEncoder({ label: 'forward' });
+      this.recordForward(encoder, chunk);
+      this.device.queue.submit([encoder.finish()]);
+    }
+  }
+
+  /** Samples the next token from the logits left by forward(); `seen` are the distinct tokens to penalise. */
+  async sample(sampling: Sampling, seen: ArrayLike<number>): Promise<number> {
+    this.checkAlive();
+    const encoder = this.device.createCommandEncoder({ label: 'sample' });
+    this.recordSample(encoder, sampling, seen);
+    return this.readToken(encoder);
+  }
+
+  /** One decode step: forward of `token` and sampling, in one submit. */
+  async step(token: number, sampling: Sampling, seen: ArrayLike<number>): Promise<number> {
+    this.checkAlive();
+    if (this.length + 1 > this.maxSeq) throw new ContextFullError(this.length + 1, this.maxSeq);
+    const encoder = this.device.createCommandEncoder({ label: 'decode' });
+    this.recordForward(encoder, [token]);
+    this.recordSample(encoder, sampling, seen);
+    return this.readToken(encoder);
+  }
+
+  /** The logits of the last forward() (before any penalty), for tests and tools. */
+  async readLogits(): Promise<Float32Array> {
+    this.checkAlive();
+    const size = this.cfg.vocabSize * F32;
+    const readback = this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const encoder = this.device.createCommandEncoder();
+    encoder.copyBufferToBuffer(this.logits, 0, readback, 0, size);
+    this.device.queue.submit([encoder.finish()]);
+    try {
+      await this.mapRead(readback);
+      return new Float32Array(readback.getMappedRange().slice(0));
+    } finally {
+      readback.destroy();
+    }
+  }
+
+  destroy(): void {
+    for (const b of this.buffers) b.destroy();
+    this.weights.destroy();
+  }
+
+  private recordForward(encoder: GPUCommandEncoder, tokens: number[]): void {
+    const { cfg, device } = this;
+    const T = tokens.length;
+    const kvLen = this.length + T;
+    // One query per workgroup row suffices in prefill; a decode step splits its keys instead.
+    const numSplits = T === 1 ? Math.min(MAX_SPLITS, Math.max(1, Math.ceil(kvLen / KEYS_PER_SPLIT))) : 1;
+    device.queue.writeBuffer(this.tokens, 0, Uint32Array.from(tokens));
+    device.queue.writeBuffer(this.chunkBatch, 0, Uint32Array.of(T, this.length, numSplits, 0));
+    device.queue.writeBuffer(this.lastRowBatch, 0, Uint32Array.of(1, this.length, numSplits, T - 1));
+
+    const { hiddenSize: hidden, numHeads: H, numKvHeads: KV, headDim: D, intermediateSize: I } = cfg;
+    const rows = (outDim: number) => Math.ceil(outDim / 8);
+    const tokenGroups = Math.ceil(T / 4);
+    const pass = encoder.beginComputePass({ label: 'forward' });
+    dispatch(pass, this.embed, isGroupQuantized(cfg.quantization) ? Math.ceil(hidden / 8 / 64) : Math.ceil(hidden / 64), T);
+    for (const layer of this.layers) {
+      dispatch(pass, layer.inputNorm, T);
+      dispatch(pass, layer.qkv, rows((H + 2 * KV) * D), tokenGroups);
+      dispatch(pass, layer.rope, Math.ceil(((H + KV) * D) / 2 / 64), T);
+      dispatch(pass, layer.kvAppend, Math.ceil((KV * D) / 2 / 64), T);
+      dispatch(pass, layer.attention, numSplits, H, T);
+      dispatch(pass, layer.attentionReduce, H, T);
+      dispatch(pass, layer.o, rows(hidden), tokenGroups);
+      dispatch(pass, layer.postNorm, T);
+      dispatch(pass, layer.gateUp, rows(2 * I), tokenGroups);
+      dispatch(pass, layer.siluMul, Math.ceil(I / 64), T);
+      dispatch(pass, layer.down, rows(hidden), tokenGroups);
+    }
+    dispatch(pass, this.finalNorm, 1);
+    dispatch(pass, this.lmHead, rows(cfg.vocabSize), 1);
+    pass.end();
+    this.length = kvLen;
+  }
+
+  private recordSample(encoder: GPUCommandEncoder, sampling: Sampling, seen: ArrayLike<number>): void {
+    const { device } = this;
+    const penalise = sampling.repetitionPenalty !== 1 && seen.length > 0;
+    if (penalise) {
+      device.queue.writeBuffer(this.seenTokens, 0, Uint32Array.from(seen));
+      const params = new ArrayBuffer(16);
+      new Uint32Array(params, 0, 1)[0] = seen.length;
+      new Float32Array(params, 4, 1)[0] = sampling.repetitionPenalty;
+      device.queue.writeBuffer(this.penaltyParams, 0, params);
+    }
+    if (sampling.kind === 'top-p') {
+      device.queue.writeBuffer(this.topPParams, 0, Float32Array.of(sampling.temperature, sampling.topP, sampling.u, 0));
+    }
+    const pass = encoder.beginComputePass({ label: 'sample' });
+    if (penalise) dispatch(pass, this.penalty, Math.ceil(seen.length / 64));
+    dispatch(pass, sampling.kind === 'greedy' ? this.argmax : this.topP, 1);
+    pass.end();
+  }
+
+  private async readToken(encoder: GPUCommandEncoder): Promise<number> {
+    encoder.copyBufferToBuffer(this.sampledToken, 0, this.tokenReadback, 0, 4);
+    this.device.queue.submit([encoder.finish()]);
+    await this.mapRead(this.tokenReadback);
+    const token = new Uint32Array(this.tokenReadback.getMappedRange())[0];
+    this.tokenReadback.unmap();
+    return token;
+  }
+
+  private async mapRead(buffer: GPUBuffer): Promise<void> {
+    try {
+      await buffer.mapAsync(GPUMapMode.READ);
+    } catch (err) {
+      this.checkAlive();
+      throw err;
+    }
+  }
+
+  private checkAlive(): void {
+    if (this.lost !== null) throw new DeviceLostError(this.lost);
+  }
+}
