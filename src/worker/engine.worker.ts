@@ -1,0 +1,84 @@
+// Hosts one engine in a Web Worker, so prefill and decode never block the page. Loads run one after
+// another; a new load replaces (unloads) the engine before fetching the next model.
+import type { ChatCompletionChunk, ChatCompletionRequest, Engine } from '../engine/api';
+import { createEngine } from '../engine/engine';
+import { KvchatError } from '../engine/errors';
+import { internalError, noModelError, type WorkerError, type WorkerEvent, type WorkerRequest } from './protocol';
+
+declare const self: DedicatedWorkerGlobalScope;
+
+let engine: Engine | null = null;
+/** Chains loads and unloads so a second load never races the first for the GPU. */
+let lifecycle: Promise<void> = Promise.resolve();
+
+/** Thrown for requests that need a model before one is loaded. */
+class NoModelLoaded extends Error {}
+
+function post(event: WorkerEvent): void {
+  self.postMessage(event);
+}
+
+function serialize(err: unknown): WorkerError {
+  if (err instanceof KvchatError) return err.toJSON();
+  if (err instanceof NoModelLoaded) return noModelError;
+  console.error(err);
+  return internalError(err instanceof Error ? err.message : String(err));
+}
+
+function loadedEngine(): Engine {
+  if (!engine) throw new NoModelLoaded();
+  return engine;
+}
+
+async function load(requestId: number, baseUrl: string, contextLength?: number): Promise<void> {
+  await unload();
+  engine = await createEngine(baseUrl, {
+    contextLength,
+    onProgress: (progress) => post({ type: 'progress', requestId, progress }),
+  });
+  post({ type: 'loaded', requestId, modelId: engine.modelId, stats: engine.stats() });
+}
+
+async function unload(): Promise<void> {
+  const current = engine;
+  engine = null;
+  await current?.unload();
+}
+
+async function generate(requestId: number, request: ChatCompletionRequest): Promise<void> {
+  let last: ChatCompletionChunk | undefined;
+  for await (const chunk of loadedEngine().chat.completions.create({ ...request, stream: true })) {
+    post({ type: 'chunk', requestId, chunk });
+    last = chunk;
+  }
+  const finishReason = last?.choices[0]?.finish_reason;
+  if (!last?.usage || !finishReason) throw new Error('the reply stream ended without a finish reason and usage');
+  post({ type: 'done', requestId, usage: last.usage, finishReason });
+}
+
+self.onmessage = (event: MessageEvent<WorkerRequest>) => {
+  const message = event.data;
+  const fail = (err: unknown) =>
+    post({ type: 'error', requestId: 'requestId' in message ? message.requestId : undefined, error: serialize(err) });
+  switch (message.type) {
+    case 'load':
+      lifecycle = lifecycle.then(() => load(message.requestId, message.baseUrl, message.contextLength)).catch(fail);
+      break;
+    case 'unload':
+      lifecycle = lifecycle.then(unload).then(() => post({ type: 'unloaded', requestId: message.requestId })).catch(fail);
+      break;
+    case 'generate':
+      generate(message.requestId, message.request).catch(fail);
+      break;
+    case 'interrupt':
+      engine?.interruptGenerate();
+      break;
+    case 'stats':
+      try {
+        post({ type: 'stats', requestId: message.requestId, stats: loadedEngine().stats() });
+      } catch (err) {
+        fail(err);
+      }
+      break;
+  }
+};

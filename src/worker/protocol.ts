@@ -1,0 +1,45 @@
+// Messages between the page and the engine worker. Every request that expects an answer carries a
+// requestId; the worker echoes it on the answer (and on its error), so answers need no ordering.
+import type {
+  ChatCompletionChunk,
+  ChatCompletionRequest,
+  CompletionUsage,
+  EngineStats,
+  FinishReason,
+  LoadProgress,
+} from '../engine/api';
+import type { SerializedError } from '../engine/errors';
+
+export type WorkerRequest =
+  | { type: 'load'; requestId: number; baseUrl: string; contextLength?: number }
+  | { type: 'generate'; requestId: number; request: ChatCompletionRequest }
+  /** Ends the running generation; its stream still finishes with 'done' (reason 'abort'). */
+  | { type: 'interrupt' }
+  | { type: 'unload'; requestId: number }
+  | { type: 'stats'; requestId: number };
+
+export type WorkerEvent =
+  | { type: 'progress'; requestId: number; progress: LoadProgress }
+  | { type: 'loaded'; requestId: number; modelId: string; stats: EngineStats }
+  /** Every chunk of the engine's stream, the last one (with usage) included. */
+  | { type: 'chunk'; requestId: number; chunk: ChatCompletionChunk }
+  /** Ends a generate stream. */
+  | { type: 'done'; requestId: number; usage: CompletionUsage; finishReason: FinishReason }
+  | { type: 'unloaded'; requestId: number }
+  | { type: 'stats'; requestId: number; stats: EngineStats }
+  /** requestId is absent when the failure belongs to no request (the worker itself broke). */
+  | { type: 'error'; requestId?: number; error: WorkerError };
+
+/** The engine's typed errors, plus the worker's own: 'no-model' (a request before any load) and
+ *  'internal' (anything the engine did not anticipate). */
+export type WorkerError = SerializedError | { code: 'no-model' | 'internal'; message: string; hint: string };
+
+export const noModelError: WorkerError = { code: 'no-model', message: 'No model is loaded.', hint: 'Load a model first.' };
+
+export function internalError(detail: string): WorkerError {
+  return {
+    code: 'internal',
+    message: `kvchat hit an unexpected error: ${detail}`,
+    hint: 'Reload the page and try again; if it happens again, report it with the browser console log.',
+  };
+}
