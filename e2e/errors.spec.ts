@@ -1,0 +1,38 @@
+import { chromium, expect, test } from '@playwright/test';
+import { chromiumArgs, chromiumPath } from './chromium';
+
+test('a browser without WebGPU gets the no-WebGPU panel instead of the chat', async ({ baseURL }) => {
+  const browser = await chromium.launch({
+    executablePath: chromiumPath,
+    args: chromiumArgs.filter((flag) => flag !== '--enable-unsafe-webgpu'),
+    headless: true,
+  });
+  try {
+    const page = await browser.newPage();
+    await page.goto(baseURL!);
+    await expect(page.getByTestId('no-webgpu')).toContainText('WebGPU is not available in this browser');
+    await expect(page.getByTestId('load-button')).toHaveCount(0);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('a model URL that 404s shows the error with a hint, and the page keeps working', async ({ page }) => {
+  await page.goto('/');
+  await page.getByTestId('model-url').fill(new URL('fixtures/no-such-model/', page.url()).href);
+  await page.getByTestId('load-button').click();
+  const error = page.getByTestId('error');
+  await expect(error).toHaveAttribute('data-code', 'model-fetch');
+  await expect(error).toContainText('no-such-model');
+  await expect(error).toContainText('Check the model URL');
+  await expect(page.getByTestId('model-ready')).toBeHidden();
+
+  await page.getByRole('combobox', { name: 'Bundled model' }).selectOption('llama-q4f16');
+  await expect(page.getByTestId('model-url')).toHaveValue(/\/fixtures\/llama-q4f16\/$/);
+  await page.getByTestId('load-button').click();
+  await expect(page.getByTestId('model-ready')).toBeVisible();
+  await expect(error).toBeHidden();
+  await page.getByTestId('message-input').fill('Hi');
+  await page.getByTestId('send-button').click();
+  await expect(page.getByTestId('usage')).toBeVisible();
+});
