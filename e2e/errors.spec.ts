@@ -18,6 +18,9 @@ test('a browser without WebGPU gets the no-WebGPU panel instead of the chat', as
 });
 
 test('a model URL that 404s shows the error with a hint, and the page keeps working', async ({ page }) => {
+  // `vite preview` answers unknown paths with index.html (its SPA fallback), so the 404 comes from
+  // the route; requests from the engine's worker go through it too.
+  await page.route('**/fixtures/no-such-model/**', (route) => route.fulfill({ status: 404, body: 'Not Found' }));
   await page.goto('/');
   await page.getByTestId('model-url').fill(new URL('fixtures/no-such-model/', page.url()).href);
   await page.getByTestId('load-button').click();
