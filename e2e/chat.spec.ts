@@ -50,4 +50,10 @@ test('loads the bundled model, streams a reply token by token, and stops the nex
   await expect(page.getByTestId('error')).toBeHidden();
 
   await page.screenshot({ path: test.info().outputPath('chat.png'), fullPage: true });
+
+  // Unloading frees the model but keeps the conversation on screen.
+  await page.getByTestId('unload-button').click();
+  await expect(page.getByTestId('model-ready')).toBeHidden();
+  await expect(page.getByTestId('message')).toHaveCount(4);
+  await expect(page.getByTestId('send-button')).toBeDisabled();
 });

@@ -135,6 +135,19 @@ describe('chat store', () => {
     expect(connection.interrupt).toHaveBeenCalledOnce();
   });
 
+  it('unloads a ready model and keeps the transcript', async () => {
+    const { connection } = fakeConnection([chunk('ok'), chunk(undefined, true)]);
+    const store = storeWith(connection);
+    await store.getState().unloadModel();
+    expect(connection.unload).not.toHaveBeenCalled();
+    await store.getState().loadModel();
+    await store.getState().send('Hi');
+    await store.getState().unloadModel();
+    expect(connection.unload).toHaveBeenCalledOnce();
+    expect(store.getState().model.phase).toBe('idle');
+    expect(store.getState().messages).toHaveLength(2);
+  });
+
   it('detects WebGPU by asking for an adapter', async () => {
     const store = storeWith(fakeConnection([]).connection);
     await store.getState().detectWebGpu(undefined);

@@ -63,6 +63,8 @@ export interface ChatState {
   setModelUrl(url: string): void;
   updateSettings(patch: Partial<GenerationSettings>): void;
   loadModel(): Promise<void>;
+  /** Frees the model's GPU memory; the transcript stays. */
+  unloadModel(): Promise<void>;
   send(text: string): Promise<void>;
   stop(): void;
   dismissError(): void;
@@ -135,6 +137,16 @@ export function chatState({ connect, modelUrl }: ChatStoreOptions): StateCreator
           set({ model: { phase: 'ready', modelId, stats } });
         } catch (err) {
           set({ model: { phase: 'idle' } });
+          fail(err);
+        }
+      },
+
+      async unloadModel() {
+        if (get().model.phase !== 'ready' || get().generating) return;
+        set({ model: { phase: 'idle' }, error: null });
+        try {
+          await engine().unload();
+        } catch (err) {
           fail(err);
         }
       },

@@ -21,6 +21,7 @@ export function ModelBar() {
   const generating = useChat((s) => s.generating);
   const setModelUrl = useChat((s) => s.setModelUrl);
   const loadModel = useChat((s) => s.loadModel);
+  const unloadModel = useChat((s) => s.unloadModel);
   const fixture = FIXTURE_MODELS.find((name) => fixtureUrl(name, document.baseURI) === modelUrl) ?? '';
   const loading = model.phase === 'loading';
 
@@ -62,6 +63,17 @@ export function ModelBar() {
         >
           Load
         </button>
+        {model.phase === 'ready' && (
+          <button
+            data-testid="unload-button"
+            type="button"
+            disabled={generating}
+            onClick={() => void unloadModel()}
+            className="rounded border border-slate-300 bg-white px-3 py-1 text-sm hover:bg-slate-100 disabled:opacity-50"
+          >
+            Unload
+          </button>
+        )}
       </form>
       {model.phase === 'loading' && (
         <div data-testid="load-progress" className="flex items-center gap-2 text-sm text-slate-600">
