@@ -79,6 +79,9 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   var sliceMass = 0.0;
   for (var i = sliceBegin; i < sliceEnd; i++) { if (probs[i] >= theta) { sliceMass += probs[i]; } }
   scratch[lid] = sliceMass;
+  // Invocation 0 walks every slice of probs next: workgroupBarrier orders only workgroup memory,
+  // storageBarrier makes the other invocations' probs writes visible.
+  storageBarrier();
   workgroupBarrier();
   if (lid != 0u) { return; }
 
