@@ -1,0 +1,36 @@
+// Bundles bench/decode.ts into one Node ES module, bench/.carry/decode.mjs, so the engine's `?raw`
+// kernel imports resolve and the GPU machine needs no node_modules: everything is inlined except
+// node: built-ins and `webgpu` (a native addon, found at run time in node_modules next to the
+// bundle or above it).
+import { defineConfig } from 'vite';
+
+export default defineConfig({
+  publicDir: false,
+  logLevel: 'warn',
+  build: {
+    ssr: 'bench/decode.ts',
+    outDir: 'bench/.carry',
+    // The folder also holds what scripts/device-prepare.sh collects for the GPU machine.
+    emptyOutDir: false,
+    target: 'node20',
+    minify: false,
+    // @mlc-ai/web-tokenizers is a UMD file (read as CommonJS for its exports) whose Emscripten part
+    // calls require('u' + 'rl'): keep that call as it is instead of a stub that throws.
+    commonjsOptions: { ignoreDynamicRequires: true },
+    rollupOptions: {
+      external: ['webgpu'],
+      output: {
+        entryFileNames: 'decode.mjs',
+        // ...and reads the globals `require` and `__filename`, which an ES module lacks. (A
+        // module-level `const require` would be renamed by Rollup to keep the global visible.)
+        banner: [
+          "import { createRequire as kvchatCreateRequire } from 'node:module';",
+          "import { fileURLToPath as kvchatFileURLToPath } from 'node:url';",
+          'globalThis.require = kvchatCreateRequire(import.meta.url);',
+          'globalThis.__filename = kvchatFileURLToPath(import.meta.url);',
+        ].join('\n'),
+      },
+    },
+  },
+  ssr: { noExternal: true, external: ['webgpu'] },
+});
