@@ -1,3 +1,4 @@
+/// <reference types="@vitest/browser/providers/playwright" />
 import { defineConfig } from 'vitest/config';
 
 // Chromium flags that give WebGPU on SwiftShader (CPU) in headless mode and keep the browser
