@@ -42,8 +42,8 @@ export class EngineClient implements EngineConnection {
   constructor() {
     this.worker.onmessage = (event: MessageEvent<WorkerEvent>) => {
       const message = event.data;
-      if (message.requestId === undefined) this.failAll(message.type === 'error' ? message.error : internalError(`unexpected ${message.type} message`));
-      else this.listeners.get(message.requestId)?.(message);
+      if (message.requestId !== undefined) this.listeners.get(message.requestId)?.(message);
+      else if (message.type === 'error') this.failAll(message.error);
     };
     this.worker.onerror = (event) => {
       event.preventDefault();

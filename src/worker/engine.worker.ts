@@ -56,6 +56,13 @@ async function generate(requestId: number, request: ChatCompletionRequest): Prom
   post({ type: 'done', requestId, usage: last.usage, finishReason });
 }
 
+// A failure outside any request (e.g. a GPU callback) still reaches the page, which fails whatever
+// is in flight rather than waiting forever.
+self.onunhandledrejection = (event) => {
+  event.preventDefault();
+  post({ type: 'error', error: serialize(event.reason) });
+};
+
 self.onmessage = (event: MessageEvent<WorkerRequest>) => {
   const message = event.data;
   const fail = (err: unknown) =>
