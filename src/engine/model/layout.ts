@@ -13,7 +13,7 @@ export interface LinearSpec {
 
 export interface LayerSpec {
   inputNorm: string;
-  /** Fused [q; k; v] projection: (numHeads + 2 * numKvHeads) * headDim outputs. */
+  /** Fused [q; k; v] projection (qkv_proj, or c_attn in qwen2): (numHeads + 2 * numKvHeads) * headDim outputs. */
   qkv: LinearSpec;
   o: LinearSpec;
   postNorm: string;
@@ -42,13 +42,15 @@ export function modelSpec(cfg: ModelConfig): ModelSpec {
   const embed: LinearSpec = { prefix: 'model.embed_tokens', outDim: vocabSize, inDim: hidden, bias: null };
   const layers = Array.from({ length: cfg.numLayers }, (_, i): LayerSpec => {
     const p = `model.layers.${i}`;
+    // mlc-llm's qwen2 keeps Qwen-1's name for the fused projection (qwen2_model.py: self.c_attn).
+    const qkvPrefix = cfg.architecture === 'qwen2' ? `${p}.self_attn.c_attn` : `${p}.self_attn.qkv_proj`;
     return {
       inputNorm: `${p}.input_layernorm.weight`,
       qkv: {
-        prefix: `${p}.self_attn.qkv_proj`,
+        prefix: qkvPrefix,
         outDim: (numHeads + 2 * numKvHeads) * headDim,
         inDim: hidden,
-        bias: cfg.qkvBias ? `${p}.self_attn.qkv_proj.bias` : null,
+        bias: cfg.qkvBias ? `${qkvPrefix}.bias` : null,
       },
       o: { prefix: `${p}.self_attn.o_proj`, outDim: hidden, inDim: numHeads * headDim, bias: null },
       postNorm: `${p}.post_attention_layernorm.weight`,
