@@ -360,7 +360,10 @@ function buildParams(spec) {
   const norm = () => uniform(random, spec.hidden, 0.1, 1);
   const qkvRows = (spec.heads + 2 * spec.kvHeads) * spec.headDim;
 
-  linear('model.embed_tokens', spec.vocab, spec.hidden, uniform(random, spec.vocab * spec.hidden, Math.sqrt(3)), null);
+  // Embedding rows with std 1; when lm_head is the embedding itself, std 2 / sqrt(hidden) instead so
+  // that logits (normed hidden state . row) stay within a few units.
+  const embedStd = spec.tied ? 2 / Math.sqrt(spec.hidden) : 1;
+  linear('model.embed_tokens', spec.vocab, spec.hidden, uniform(random, spec.vocab * spec.hidden, Math.sqrt(3) * embedStd), null);
   for (let i = 0; i < spec.layers; i++) {
     const p = `model.layers.${i}`;
     // qwen2 names its fused [q; k; v] projection c_attn (qwen2_model.py), llama qkv_proj.

@@ -28,7 +28,7 @@ export interface LoadedModel {
   weightBytes: number;
 }
 
-export const DEFAULT_CACHE_NAME = 'kvchat-models';
+const DEFAULT_CACHE_NAME = 'kvchat-models';
 const MANIFEST_NAMES = ['tensor-cache.json', 'ndarray-cache.json'];
 const MB = 1e6;
 

@@ -49,7 +49,8 @@ export async function startFileServer(root: string): Promise<TestServer> {
       return;
     }
     try {
-      const body = override ?? (await readFile(join(root, normalize(path).replace(/^(\.\.[/\\])+/, ''))));
+      // path starts with '/': normalize resolves any '..' against it, so reads stay under root.
+      const body = override ?? (await readFile(join(root, normalize(path))));
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.byteLength }).end(body);
     } catch {
       res.writeHead(404).end();
