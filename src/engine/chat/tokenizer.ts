@@ -12,8 +12,15 @@ export async function loadTokenizer(json: Uint8Array, url: string): Promise<Text
   } catch (err) {
     throw new TokenizerMissingError(url, `it could not be parsed (${String(err)})`);
   }
+  const special = specialTokenIds(json);
   return {
     encode: (text) => Array.from(tokenizer.encode(text)),
-    decode: (ids) => tokenizer.decode(Int32Array.from(ids)),
+    // Like skip_special_tokens: control tokens (<|eot_id|>, <|im_start|>, ...) never reach the reply text.
+    decode: (ids) => tokenizer.decode(Int32Array.from(ids.filter((id) => !special.has(id)))),
   };
+}
+
+function specialTokenIds(json: Uint8Array): Set<number> {
+  const parsed = JSON.parse(new TextDecoder().decode(json)) as { added_tokens?: { id: number; special?: boolean }[] };
+  return new Set((parsed.added_tokens ?? []).filter((t) => t.special).map((t) => t.id));
 }
