@@ -155,6 +155,13 @@ describe('loadModel', () => {
     expect((error as Error).message).toMatch(/params_shard_1\.bin: HTTP 404/);
   });
 
+  it('treats an HTML page served for a model file (an SPA fallback) as a missing file', async () => {
+    server.respond = (path) => (path.endsWith('mlc-chat-config.json') ? { html: '<!doctype html><title>app</title>' } : undefined);
+    const error = await loadError('llama-q4f16');
+    expect(error).toBeInstanceOf(ModelFetchError);
+    expect((error as Error).message).toMatch(/mlc-chat-config\.json: the server answered with an HTML page/);
+  });
+
   it('reports a truncated shard as corrupt', async () => {
     const shard = fixtureFile('llama-q4f16', 'params_shard_1.bin');
     server.respond = (path) => (path.endsWith('params_shard_1.bin') ? shard.subarray(0, shard.byteLength - 100) : undefined);

@@ -272,10 +272,14 @@ class ModelFiles {
   /** A successful response, null for a 404 of an optional file; typed errors otherwise. */
   private async request(url: string, optional: boolean): Promise<Response | null> {
     const response = await this.guard(url, this.fetchFn(url, { signal: this.options.signal }));
-    if (response.ok) return response;
+    // Single-page-app hosts answer a missing file with their index.html and status 200; no model
+    // file is HTML, so that is a missing file too.
+    const htmlFallback = response.ok && (response.headers.get('content-type') ?? '').includes('text/html');
+    if (response.ok && !htmlFallback) return response;
     await response.body?.cancel();
-    if (optional && response.status === 404) return null;
-    throw new ModelFetchError(url, `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`);
+    if (optional && (response.status === 404 || htmlFallback)) return null;
+    const status = htmlFallback ? 'the server answered with an HTML page, so the file is not there' : `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
+    throw new ModelFetchError(url, status);
   }
 
   /** Network failures become ModelFetchError; an abort becomes a DOMException AbortError. */

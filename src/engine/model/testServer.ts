@@ -26,7 +26,8 @@ export async function fixtureGenerator(): Promise<FixtureGenerator> {
   return (await import(/* @vite-ignore */ GENERATOR_URL)) as FixtureGenerator;
 }
 
-export type Override = Uint8Array | { status: number } | undefined;
+/** Replacement bytes, an error status, or an HTML page with status 200 (a single-page app's fallback). */
+export type Override = Uint8Array | { status: number } | { html: string } | undefined;
 
 export interface TestServer {
   /** http://127.0.0.1:<port>/ */
@@ -46,6 +47,10 @@ export async function startFileServer(root: string): Promise<TestServer> {
     const override = state.respond(path);
     if (override && 'status' in override) {
       res.writeHead(override.status).end();
+      return;
+    }
+    if (override && 'html' in override) {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(override.html);
       return;
     }
     try {
