@@ -11,7 +11,8 @@ export type ErrorCode =
   | 'quota-exceeded'
   | 'device-lost'
   | 'context-full'
-  | 'engine-busy';
+  | 'engine-busy'
+  | 'invalid-settings';
 
 export class KvchatError extends Error {
   constructor(
@@ -94,5 +95,11 @@ export class ContextFullError extends KvchatError {
 export class EngineBusyError extends KvchatError {
   constructor() {
     super('engine-busy', 'A reply is already being generated.', 'Wait for it to finish or stop it first.');
+  }
+}
+
+export class KvSettingsError extends KvchatError {
+  constructor(message: string) {
+    super('invalid-settings', message, 'Pick one of the offered values; the previous settings stay in effect.');
   }
 }
