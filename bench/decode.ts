@@ -88,7 +88,7 @@ async function measureThroughput(model: GpuModel, options: Options): Promise<Thr
   const prefillMs: number[] = [];
   let token = 0;
   for (let run = 0; run <= PREFILL_RUNS; run++) {
-    model.length = 0;
+    model.truncate(0);
     const start = performance.now();
     model.forward(prompt);
     token = await model.sample(GREEDY, []);
@@ -161,7 +161,7 @@ async function main(): Promise<void> {
         `${cfg.numHeads}/${cfg.numKvHeads} heads x ${cfg.headDim}, intermediate ${cfg.intermediateSize}, vocab ${cfg.vocabSize}; ` +
         `weights ${(weights.bytes / MIB).toFixed(1)} MiB, loaded in ${(loadMs / 1000).toFixed(2)} s`,
     );
-    print('context', `${context} tokens of fp16 KV cache (${((model.kvBytesPerToken * context) / MIB).toFixed(1)} MiB), prefill chunk ${cfg.prefillChunkSize}`);
+    print('context', `${context} tokens of ${model.settings.keyBits === 16 ? 'fp16' : `KIVI-${model.settings.keyBits}`} KV cache (${(model.kvBytes().allocated / MIB).toFixed(1)} MiB allocated), prefill chunk ${cfg.prefillChunkSize}`);
 
     const t = await measureThroughput(model, options);
     const gpuError = await device.popErrorScope();

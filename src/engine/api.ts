@@ -1,4 +1,8 @@
 // The public engine surface, kept close to web-llm's MLCEngineInterface / the OpenAI chat API.
+import type { LayerKvBytes } from './kv/cache';
+import type { KvSettings } from './kv/settings';
+
+export type { KvSettings, LayerKvBytes };
 
 export type Role = 'system' | 'user' | 'assistant';
 
@@ -55,6 +59,8 @@ export interface EngineOptions {
   cacheName?: string | null;
   /** WebGPU entry point; defaults to navigator.gpu (Node passes the `webgpu` package's). */
   gpu?: GPU;
+  /** KV cache settings (kv/settings.ts); default: the fp16 cache. */
+  kv?: Partial<KvSettings>;
 }
 
 export interface EngineStats {
@@ -69,6 +75,11 @@ export interface EngineStats {
   kvBytesAllocated: number;
   /** Bytes holding the kvTokens currently cached. */
   kvBytesUsed: number;
+  /** What kvTokens would take in an fp16 cache (kvBytesUsed / this is the compression ratio). */
+  kvBytesFp16Equivalent: number;
+  kvSettings: KvSettings;
+  /** Exact bytes per layer, used and allocated, by kind. */
+  kvLayers: { used: LayerKvBytes; allocated: LayerKvBytes }[];
   weightBytes: number;
   adapter: string;
 }
@@ -84,6 +95,9 @@ export interface Engine {
   /** Ends the running generation after the current step; its stream finishes with reason 'abort'. */
   interruptGenerate(): void;
   stats(): EngineStats;
+  /** Changes the KV cache settings; validated first (KvSettingsError), then the cache is rebuilt
+   *  and the next request re-prefills the conversation. Not allowed while generating. */
+  setKvSettings(settings: Partial<KvSettings>): KvSettings;
   /** Frees GPU memory; the engine is unusable afterwards. */
   unload(): Promise<void>;
 }

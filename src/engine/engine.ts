@@ -4,6 +4,7 @@ import { formatPrompt } from './chat/template';
 import type { TextCodec } from './chat/streamDecoder';
 import { loadTokenizer } from './chat/tokenizer';
 import { EngineBusyError } from './errors';
+import { resolveKvSettings, type KvSettings } from './kv/settings';
 import { CachedSequence, generate, seededRandom } from './generate/generate';
 import { acquireGpu, type GpuContext } from './gpu/device';
 import { GpuModel } from './gpu/model';
@@ -24,7 +25,8 @@ export async function createEngine(baseUrl: string, options: EngineOptions = {})
     const codec = await loadTokenizer(loaded.tokenizerJson, `${loaded.baseUrl}tokenizer.json`);
     const { config } = loaded;
     const contextLength = Math.min(options.contextLength ?? DEFAULT_CONTEXT, config.contextWindowSize);
-    const model = new GpuModel(gpu.device, config, weights, contextLength);
+    const kvSettings = resolveKvSettings(options.kv ?? {}, config.headDim);
+    const model = new GpuModel(gpu.device, config, weights, contextLength, kvSettings);
     await gpu.device.queue.onSubmittedWorkDone();
     return new KvchatEngine(loaded.modelId, gpu, model, codec);
   } catch (err) {
@@ -66,9 +68,20 @@ class KvchatEngine implements Engine {
       kvCapacity: this.model.maxSeq,
       kvBytesAllocated: kv.allocated,
       kvBytesUsed: kv.used,
+      kvBytesFp16Equivalent: kv.fp16Equivalent,
+      kvSettings: this.model.settings,
+      kvLayers: kv.perLayer,
       weightBytes: this.model.weightBytes,
       adapter: [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unknown adapter',
     };
+  }
+
+  setKvSettings(settings: Partial<KvSettings>): KvSettings {
+    if (this.generating) throw new EngineBusyError();
+    const resolved = resolveKvSettings(settings, this.model.cfg.headDim, this.model.settings);
+    this.model.rebuildKvCache(resolved);
+    this.cache.clear();
+    return resolved;
   }
 
   async unload(): Promise<void> {

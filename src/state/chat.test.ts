@@ -1,12 +1,14 @@
 import { describe, expect, it, vi } from 'vitest';
 import { createStore } from 'zustand/vanilla';
 import type { ChatCompletionChunk, ChatCompletionRequest, EngineStats } from '../engine/api';
+import { DEFAULT_KV_SETTINGS } from '../engine/kv/settings';
 import { EngineFailure, type EngineConnection } from '../worker/client';
 import { chatState } from './chat';
 
 const stats: EngineStats = {
   model: 'tiny', architecture: 'llama', quantization: 'q4f16_1', numLayers: 2, kvTokens: 0, kvCapacity: 128,
-  kvBytesAllocated: 4096, kvBytesUsed: 0, weightBytes: 1000, adapter: 'test adapter',
+  kvBytesAllocated: 4096, kvBytesUsed: 0, kvBytesFp16Equivalent: 0, kvSettings: DEFAULT_KV_SETTINGS, kvLayers: [],
+  weightBytes: 1000, adapter: 'test adapter',
 };
 
 function chunk(content: string | undefined, usage = false): ChatCompletionChunk {

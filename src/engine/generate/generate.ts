@@ -36,14 +36,20 @@ export class CachedSequence {
   constructor(private readonly model: GpuModel) {}
 
   /** Rolls the cache back to the longest common prefix with `prompt` (keeping at least one prompt
-   *  token to run, for its logits) and returns the tokens still to prefill. */
+   *  token to run, for its logits; a quantized cache may keep less) and returns the tokens still
+   *  to prefill. */
   suffixToPrefill(prompt: number[]): number[] {
     let common = 0;
     const limit = Math.min(this.tokens.length, prompt.length - 1);
     while (common < limit && this.tokens[common] === prompt[common]) common++;
-    this.tokens.length = common;
-    this.model.length = common;
-    return prompt.slice(common);
+    const kept = this.model.truncate(common);
+    this.tokens.length = kept;
+    return prompt.slice(kept);
+  }
+
+  /** Forgets everything (after the cache was rebuilt). */
+  clear(): void {
+    this.tokens.length = 0;
   }
 }
 

@@ -1,14 +1,16 @@
 // The forward pass on the GPU: the same steps as reference/forward.ts, recorded as WGSL dispatches.
-// Activations are sized for one prefill chunk; the fp16 KV cache holds `maxSeq` tokens per layer.
+// Activations are sized for one prefill chunk; the KV cache (kv/) holds `maxSeq` tokens per layer.
 // A decode step (forward + sampling) is one command buffer and reads back only the sampled token.
 import { ContextFullError, DeviceLostError } from '../errors';
+import type { AttentionIo, KvBytes, KvCache } from '../kv/cache';
+import { createKvCache } from '../kv/create';
+import { DEFAULT_KV_SETTINGS, type KvSettings } from '../kv/settings';
 import { isGroupQuantized, linearTensorNames, modelSpec, ropeInvFreq, type LinearSpec } from '../model/layout';
 import type { ModelConfig } from '../model/types';
 import { bindKernel, dispatch, PipelineCache, type BoundKernel } from './shaders';
 import type { WeightStore } from './weights';
 
-/** Keys per attention split in decode: enough splits to fill the GPU at long contexts. */
-const KEYS_PER_SPLIT = 256;
+/** Most sequence splits of a decode step's attention. */
 const MAX_SPLITS = 64;
 const F32 = 4;
 
@@ -25,9 +27,6 @@ interface LayerKernels {
   inputNorm: BoundKernel;
   qkv: BoundKernel;
   rope: BoundKernel;
-  kvAppend: BoundKernel;
-  attention: BoundKernel;
-  attentionReduce: BoundKernel;
   o: BoundKernel;
   postNorm: BoundKernel;
   gateUp: BoundKernel;
@@ -36,9 +35,11 @@ interface LayerKernels {
 }
 
 export class GpuModel {
-  /** Tokens in the KV cache; positions >= length are free and get overwritten. */
-  length = 0;
-  readonly kvBytesPerToken: number;
+  /** Position of the next token (tokens seen so far). */
+  position = 0;
+  private kv: KvCache;
+  private kvSettings: KvSettings;
+  private readonly attentionIo: AttentionIo;
   private readonly pipelines: PipelineCache;
   private readonly buffers: GPUBuffer[] = [];
   private readonly chunk: number;
@@ -66,6 +67,7 @@ export class GpuModel {
     private readonly weights: WeightStore,
     /** KV cache capacity in tokens. */
     readonly maxSeq: number,
+    kvSettings: KvSettings = DEFAULT_KV_SETTINGS,
   ) {
     void device.lost.then((info) => {
       this.lost = info.message || info.reason || 'unknown reason';
@@ -76,7 +78,6 @@ export class GpuModel {
     this.chunk = cfg.prefillChunkSize;
     const T = this.chunk;
     const qkvWidth = (H + 2 * KV) * D;
-    this.kvBytesPerToken = cfg.numLayers * 2 * KV * D * 2;
 
     const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
     const make = (label: string, bytes: number, usage = storage) => {
@@ -105,6 +106,9 @@ export class GpuModel {
     this.lastRowBatch = uniform('lastRowBatch');
     this.penaltyParams = uniform('penaltyParams');
     this.topPParams = uniform('topPParams');
+    this.attentionIo = { qkv, attnOut, partialAcc, partialMl, partialSlots: slots };
+    this.kvSettings = kvSettings;
+    this.kv = createKvCache(device, this.pipelines, cfg, maxSeq, kvSettings, this.attentionIo);
     const invFreq = make('invFreq', (D / 2) * F32);
     device.queue.writeBuffer(invFreq, 0, new Float32Array(ropeInvFreq(cfg)));
     // Bound in place of an absent bias; never read (HAS_BIAS = false).
@@ -145,17 +149,12 @@ export class GpuModel {
     }
 
     const attn = { HEAD_DIM: D, NUM_HEADS: H, NUM_KV_HEADS: KV };
-    this.layers = spec.layers.map((l, i) => {
-      const keys = make(`layer${i}.keys`, KV * maxSeq * D * 2);
-      const values = make(`layer${i}.values`, KV * maxSeq * D * 2);
+    this.layers = spec.layers.map((l) => {
       const batch = this.chunkBatch;
       return {
         inputNorm: norm(l.inputNorm, hiddenStates, batch),
         qkv: linear(l.qkv).bind(normed, qkv, batch, false),
         rope: bindKernel(device, this.pipelines.get('rope', attn), [qkv, invFreq, batch]),
-        kvAppend: bindKernel(device, this.pipelines.get('kv_append_f16', { ...attn, MAX_SEQ: maxSeq }), [qkv, keys, values, batch]),
-        attention: bindKernel(device, this.pipelines.get('attention_f16', { ...attn, MAX_SEQ: maxSeq }), [qkv, keys, values, partialAcc, partialMl, batch]),
-        attentionReduce: bindKernel(device, this.pipelines.get('attention_reduce', { HEAD_DIM: D, NUM_HEADS: H }), [partialAcc, partialMl, attnOut, batch]),
         o: linear(l.o).bind(attnOut, hiddenStates, batch, true),
         postNorm: norm(l.postNorm, hiddenStates, batch),
         gateUp: linear(l.gateUp).bind(normed, gateUp, batch, false),
@@ -174,9 +173,32 @@ export class GpuModel {
     return this.weights.bytes;
   }
 
-  /** Bytes of the KV cache allocated and in use. */
-  kvBytes(): { allocated: number; used: number } {
-    return { allocated: this.kvBytesPerToken * this.maxSeq, used: this.kvBytesPerToken * this.length };
+  /** Tokens held in the KV cache. */
+  get length(): number {
+    return this.kv.length;
+  }
+
+  get settings(): KvSettings {
+    return this.kvSettings;
+  }
+
+  kvBytes(): KvBytes {
+    return this.kv.bytes();
+  }
+
+  /** Keeps the first `keep` tokens of the cache, or fewer where the layout cannot cut there;
+   *  returns how many it kept. */
+  truncate(keep: number): number {
+    this.position = this.kv.truncate(keep);
+    return this.position;
+  }
+
+  /** Replaces the KV cache with an empty one using `settings` (the conversation is re-prefilled). */
+  rebuildKvCache(settings: KvSettings): void {
+    this.kv.destroy();
+    this.kvSettings = settings;
+    this.kv = createKvCache(this.device, this.pipelines, this.cfg, this.maxSeq, settings, this.attentionIo);
+    this.position = 0;
   }
 
   /** Runs `tokens` at positions length.. in prefill chunks, leaving the last token's logits on the GPU. */
@@ -227,6 +249,7 @@ export class GpuModel {
   }
 
   destroy(): void {
+    this.kv.destroy();
     for (const b of this.buffers) b.destroy();
     this.weights.destroy();
   }
@@ -234,35 +257,32 @@ export class GpuModel {
   private recordForward(encoder: GPUCommandEncoder, tokens: number[]): void {
     const { cfg, device } = this;
     const T = tokens.length;
-    const kvLen = this.length + T;
-    // One query per workgroup row suffices in prefill; a decode step splits its keys instead.
-    const numSplits = T === 1 ? Math.min(MAX_SPLITS, Math.max(1, Math.ceil(kvLen / KEYS_PER_SPLIT))) : 1;
     device.queue.writeBuffer(this.tokens, 0, Uint32Array.from(tokens));
-    device.queue.writeBuffer(this.chunkBatch, 0, Uint32Array.of(T, this.length, numSplits, 0));
-    device.queue.writeBuffer(this.lastRowBatch, 0, Uint32Array.of(1, this.length, numSplits, T - 1));
+    device.queue.writeBuffer(this.chunkBatch, 0, Uint32Array.of(T, this.position, 1, 0));
+    device.queue.writeBuffer(this.lastRowBatch, 0, Uint32Array.of(1, this.position, 1, T - 1));
+    this.kv.beginChunk(T);
 
     const { hiddenSize: hidden, numHeads: H, numKvHeads: KV, headDim: D, intermediateSize: I } = cfg;
     const rows = (outDim: number) => Math.ceil(outDim / 8);
     const tokenGroups = Math.ceil(T / 4);
     const pass = encoder.beginComputePass({ label: 'forward' });
     dispatch(pass, this.embed, isGroupQuantized(cfg.quantization) ? Math.ceil(hidden / 8 / 64) : Math.ceil(hidden / 64), T);
-    for (const layer of this.layers) {
+    this.layers.forEach((layer, l) => {
       dispatch(pass, layer.inputNorm, T);
       dispatch(pass, layer.qkv, rows((H + 2 * KV) * D), tokenGroups);
       dispatch(pass, layer.rope, Math.ceil(((H + KV) * D) / 2 / 64), T);
-      dispatch(pass, layer.kvAppend, Math.ceil((KV * D) / 2 / 64), T);
-      dispatch(pass, layer.attention, numSplits, H, T);
-      dispatch(pass, layer.attentionReduce, H, T);
+      this.kv.recordLayer(pass, l);
       dispatch(pass, layer.o, rows(hidden), tokenGroups);
       dispatch(pass, layer.postNorm, T);
       dispatch(pass, layer.gateUp, rows(2 * I), tokenGroups);
       dispatch(pass, layer.siluMul, Math.ceil(I / 64), T);
       dispatch(pass, layer.down, rows(hidden), tokenGroups);
-    }
+    });
     dispatch(pass, this.finalNorm, 1);
     dispatch(pass, this.lmHead, rows(cfg.vocabSize), 1);
     pass.end();
-    this.length = kvLen;
+    this.kv.endChunk();
+    this.position += T;
   }
 
   private recordSample(encoder: GPUCommandEncoder, sampling: Sampling, seen: ArrayLike<number>): void {
