@@ -173,6 +173,14 @@ export const FIXTURES = {
     tied: true, ropeTheta: 1000000, ropeScaling: null, rmsNormEps: 1e-6,
     generation: { temperature: 0.7, top_p: 0.8, repetition_penalty: 1.05, pad: '<|endoftext|>', bos: '<|endoftext|>', eos: ['<|im_end|>', '<|endoftext|>'] },
   },
+  // Head dimension 64 like Llama-3.2-1B, so every KIVI group size up to 64 applies (values are
+  // quantized in groups of G channels, G <= head dim).
+  'llama-d64-q4f16': {
+    modelType: 'llama', quantization: 'q4f16_1', specialTokens: LLAMA3_TOKENS, template: llama3Template,
+    hidden: 128, layers: 2, heads: 2, kvHeads: 1, headDim: 64, intermediate: 256, vocab: 512,
+    tied: false, ropeTheta: 500000, ropeScaling: LLAMA3_ROPE_SCALING, rmsNormEps: 1e-5,
+    generation: { temperature: 0.6, top_p: 0.9, repetition_penalty: 1.0, pad: 0, bos: '<|begin_of_text|>', eos: ['<|end_of_text|>', '<|eot_id|>'] },
+  },
   'llama-q0f32': {
     modelType: 'llama', quantization: 'q0f32', specialTokens: LLAMA3_TOKENS, template: llama3Template,
     hidden: 64, layers: 2, heads: 2, kvHeads: 1, headDim: 32, intermediate: 96, vocab: 512,

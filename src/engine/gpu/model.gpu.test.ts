@@ -15,7 +15,7 @@ const LOGIT_TOLERANCE = 1e-3; // max |gpu - ref| / (max ref - min ref)
 const PROMPT_TOKENS = 48;
 const DECODE_STEPS = 16;
 
-const FIXTURES = ['llama-q4f16', 'qwen2-q4f32', 'llama-q0f32'];
+const FIXTURES = ['llama-q4f16', 'qwen2-q4f32', 'llama-q0f32', 'llama-d64-q4f16'];
 
 /** A fixed prompt per fixture (deterministic, so the greedy comparison cannot meet a random near-tie). */
 function prompt(vocab: number, seed: number): number[] {
