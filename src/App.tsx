@@ -4,8 +4,10 @@ import { Composer } from './ui/Composer';
 import { ErrorPanel } from './ui/ErrorPanel';
 import { ModelBar } from './ui/ModelBar';
 import { NoWebGpu } from './ui/NoWebGpu';
+import { NeedsNetwork, OfflineModels } from './ui/OfflineModels';
 import { SettingsRow } from './ui/SettingsRow';
 import { Transcript } from './ui/Transcript';
+import { UpdatePrompt } from './ui/UpdatePrompt';
 
 export function App() {
   const webgpu = useChat((s) => s.webgpu);
@@ -21,13 +23,16 @@ export function App() {
         <h1 className="text-2xl font-semibold tracking-tight text-teal-800">kvchat</h1>
         <p className="text-sm text-slate-500">A language model running in this tab on WebGPU.</p>
       </header>
+      <UpdatePrompt />
       {webgpu === 'unavailable' ? (
         <NoWebGpu />
       ) : (
         <>
           <ModelBar />
+          <OfflineModels />
           <SettingsRow />
           <ErrorPanel />
+          <NeedsNetwork />
           <Transcript />
           <Composer />
         </>

@@ -1,13 +1,8 @@
 import type { EngineStats } from '../engine/api';
 import { useChat } from '../state/store';
 import { FIXTURE_MODELS, fixtureUrl } from '../state/models';
-
-function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 ** 2) return `${(bytes / 1024).toFixed(1)} KiB`;
-  if (bytes < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
-  return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
-}
+import { formatBytes } from './formatBytes';
+import { ModelCachedBadge } from './OfflineModels';
 
 function describe(stats: EngineStats): string {
   return `${stats.architecture} ${stats.quantization}, ${stats.numLayers} layers, weights ${formatBytes(stats.weightBytes)}; ` +
@@ -63,6 +58,7 @@ export function ModelBar() {
         >
           Load
         </button>
+        <ModelCachedBadge />
         {model.phase === 'ready' && (
           <button
             data-testid="unload-button"

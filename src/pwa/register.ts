@@ -1,0 +1,7 @@
+// The app's one service-worker store, bound to vite-plugin-pwa's registration (workbox-window).
+/// <reference types="vite-plugin-pwa/vanillajs" />
+import { registerSW } from 'virtual:pwa-register';
+import { create } from 'zustand';
+import { updateState, type UpdateState } from './update';
+
+export const useServiceWorker = create<UpdateState>()(updateState(registerSW));
