@@ -4,6 +4,9 @@ import attentionKivi from '../../../shaders/attention_kivi.wgsl?raw';
 import attentionReduce from '../../../shaders/attention_reduce.wgsl?raw';
 import embedDense from '../../../shaders/embed_dense.wgsl?raw';
 import embedQ4 from '../../../shaders/embed_q4.wgsl?raw';
+import kiviAppend from '../../../shaders/kivi_append.wgsl?raw';
+import kiviQuantKeys from '../../../shaders/kivi_quant_keys.wgsl?raw';
+import kiviQuantValues from '../../../shaders/kivi_quant_values.wgsl?raw';
 import kvAppendF16 from '../../../shaders/kv_append_f16.wgsl?raw';
 import matmulDense from '../../../shaders/matmul_dense.wgsl?raw';
 import matmulQ4 from '../../../shaders/matmul_q4.wgsl?raw';
@@ -20,6 +23,9 @@ export const SHADERS = {
   attention_reduce: attentionReduce,
   embed_dense: embedDense,
   embed_q4: embedQ4,
+  kivi_append: kiviAppend,
+  kivi_quant_keys: kiviQuantKeys,
+  kivi_quant_values: kiviQuantValues,
   kv_append_f16: kvAppendF16,
   matmul_dense: matmulDense,
   matmul_q4: matmulQ4,
