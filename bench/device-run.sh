@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
-# Runs bench/decode on the GPU machine from what scripts/device-prepare.sh collected (carried as
-# bench/.carry and .gl); every argument goes to decode. Unpacks Node and Dawn under /tmp once per
-# machine, so several runs in one command pay for it once.
-#   bash bench/device-run.sh --model llama-q4f16
+# Runs a Node benchmark (decode or kivi) on the GPU machine from what scripts/device-prepare.sh
+# collected (carried as bench/.carry and .gl); the first argument names the benchmark, the rest go
+# to it. Unpacks Node and Dawn under /tmp once per machine, so several runs in one command pay for
+# it once.
+#   bash bench/device-run.sh decode --model llama-q4f16
+#   bash bench/device-run.sh kivi --out "$OUT/kivi.json"
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+bench="${1:?usage: bash bench/device-run.sh decode|kivi [options]}"
+shift
+case "$bench" in
+  decode) set -- --fixtures bench/.carry/device/fixtures "$@" ;;
+  kivi) ;;
+  *) echo "device-run: no benchmark $bench (decode or kivi)" >&2; exit 2 ;;
+esac
 
 stage=/tmp/kvchat-bench
 if [ ! -x "$stage/node" ]; then
@@ -12,18 +22,19 @@ if [ ! -x "$stage/node" ]; then
   ldconfig
   mkdir -p "$stage/node_modules/webgpu"
   # python3 rather than xz: the machine's image is not known to have xz-utils.
-  python3 - "$stage" <<'EOF'
+  python3 - "$stage" <<'PY'
 import lzma, shutil, sys, tarfile
 stage = sys.argv[1]
 with lzma.open('bench/.carry/device/node.xz') as src, open(f'{stage}/node', 'wb') as dst:
     shutil.copyfileobj(src, dst)
 with tarfile.open('bench/.carry/device/webgpu.tar.xz') as tar:
     tar.extractall(f'{stage}/node_modules/webgpu', filter='data')
-EOF
+PY
   chmod +x "$stage/node"
 fi
-# The bundle resolves `webgpu` from the node_modules beside it.
-cp bench/.carry/decode.mjs "$stage/decode.mjs"
+# The bundles resolve `webgpu` from the node_modules beside them.
+rm -rf "$stage/chunks"
+cp -r bench/.carry/*.mjs bench/.carry/chunks "$stage/"
 
 export VK_DRIVER_FILES="${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}"
-"$stage/node" "$stage/decode.mjs" --fixtures bench/.carry/device/fixtures "$@"
+"$stage/node" "$stage/$bench.mjs" "$@"

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { TensorData, WeightMap } from '../src/engine/model/types';
 import { ReferenceModel } from '../src/engine/reference/forward';
-import { LLAMA_3_2_1B, syntheticWeights } from './synthetic';
+import { LLAMA_3_2_1B, QWEN2_5_0_5B, syntheticWeights } from './synthetic';
 
 const SMALL = { ...LLAMA_3_2_1B, hiddenSize: 128, intermediateSize: 256, numLayers: 4, numHeads: 4, numKvHeads: 2, headDim: 32, vocabSize: 256 };
 
@@ -20,6 +20,15 @@ describe('syntheticWeights', () => {
     const logits = new ReferenceModel(SMALL, weights).forward([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(logits.every(Number.isFinite)).toBe(true);
     expect(Math.max(...logits) - Math.min(...logits)).toBeGreaterThan(0);
+  });
+
+  it('gives a qwen2 shape its fused c_attn projection with a bias, and finite logits', () => {
+    const small = { ...QWEN2_5_0_5B, hiddenSize: 128, intermediateSize: 256, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 32, vocabSize: 256 };
+    const weights: WeightMap = new Map();
+    syntheticWeights(small, (t) => weights.set(t.name, t));
+    expect(weights.get('model.layers.1.self_attn.c_attn.q_weight')?.shape).toEqual([(4 + 2 * 2) * 32, 128 / 8]);
+    expect(weights.get('model.layers.1.self_attn.c_attn.bias')?.shape).toEqual([(4 + 2 * 2) * 32]);
+    expect(new ReferenceModel(small, weights).forward([1, 2, 3, 4]).every(Number.isFinite)).toBe(true);
   });
 
   it('is deterministic per seed', () => {

@@ -41,7 +41,33 @@ export const LLAMA_3_2_1B: ModelConfig = {
   repetitionPenalty: 1,
 };
 
-export const SYNTHETIC_MODELS: Record<string, ModelConfig> = { 'llama-3.2-1b': LLAMA_3_2_1B };
+/** Qwen/Qwen2.5-0.5B-Instruct's shape as MLC ships it (q4f16_1, qkv bias, tied embeddings). */
+export const QWEN2_5_0_5B: ModelConfig = {
+  architecture: 'qwen2',
+  quantization: 'q4f16_1',
+  hiddenSize: 896,
+  intermediateSize: 4864,
+  numLayers: 24,
+  numHeads: 14,
+  numKvHeads: 2,
+  headDim: 64,
+  vocabSize: 151936,
+  rmsNormEps: 1e-6,
+  ropeTheta: 1000000,
+  ropeScaling: null,
+  qkvBias: true,
+  tieWordEmbeddings: true,
+  contextWindowSize: 32768,
+  prefillChunkSize: 512,
+  bosTokenId: 151643,
+  stopTokenIds: [151645, 151643],
+  convTemplate: NO_TEMPLATE,
+  temperature: 0.7,
+  topP: 0.8,
+  repetitionPenalty: 1.05,
+};
+
+export const SYNTHETIC_MODELS: Record<string, ModelConfig> = { 'llama-3.2-1b': LLAMA_3_2_1B, 'qwen2.5-0.5b': QWEN2_5_0_5B };
 
 /** Hands every tensor of a random q4f16_1 model of shape `cfg` to `upload`, one at a time so that
  *  at most one tensor's bytes live on the CPU. */

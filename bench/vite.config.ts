@@ -1,4 +1,5 @@
-// Bundles bench/decode.ts into one Node ES module, bench/.carry/decode.mjs, so the engine's `?raw`
+// Bundles the Node benchmarks (bench/decode.ts, bench/kivi.ts) into Node ES modules,
+// bench/.carry/<name>.mjs plus the code they share in bench/.carry/chunks/, so the engine's `?raw`
 // kernel imports resolve and the GPU machine needs no node_modules: everything is inlined except
 // node: built-ins and `webgpu` (a native addon, found at run time in node_modules next to the
 // bundle or above it).
@@ -8,7 +9,7 @@ export default defineConfig({
   publicDir: false,
   logLevel: 'warn',
   build: {
-    ssr: 'bench/decode.ts',
+    ssr: true,
     outDir: 'bench/.carry',
     // The folder also holds what scripts/device-prepare.sh collects for the GPU machine.
     emptyOutDir: false,
@@ -18,11 +19,14 @@ export default defineConfig({
     // calls require('u' + 'rl'): keep that call as it is instead of a stub that throws.
     commonjsOptions: { ignoreDynamicRequires: true },
     rollupOptions: {
+      input: { decode: 'bench/decode.ts', kivi: 'bench/kivi.ts' },
       external: ['webgpu'],
       output: {
-        entryFileNames: 'decode.mjs',
-        // ...and reads the globals `require` and `__filename`, which an ES module lacks. (A
-        // module-level `const require` would be renamed by Rollup to keep the global visible.)
+        entryFileNames: '[name].mjs',
+        chunkFileNames: 'chunks/[name]-[hash].mjs',
+        // ...and reads the globals `require` and `__filename`, which an ES module lacks. Every chunk
+        // starts with this banner, so whichever chunk holds the tokenizer sets them before its body
+        // runs. (A module-level `const require` would be renamed by Rollup to keep the global visible.)
         banner: [
           "import { createRequire as kvchatCreateRequire } from 'node:module';",
           "import { fileURLToPath as kvchatFileURLToPath } from 'node:url';",

