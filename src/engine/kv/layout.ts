@@ -11,8 +11,10 @@
 //               token-major: token j owns words j*VW .. j*VW+VW-1 (VW = D*VB/32), channel c's code in
 //               word j*VW + (c*VB)/32 at bit (c*VB)%32. After the G*VW code words come G*(D/G)
 //               words of pack2x16float(scale, min): token j, channel group g at G*VW + j*(D/G) + g.
-//   blockTable  [KV, maxBlocksPerHead] u32: pool block id of each head's i-th block, oldest first.
-//   headBlocks  [KV] u32: how many blocks each head holds (equal for all heads until eviction).
+//   blockTable  [KV * maxBlocksPerHead + KV] u32: pool block id of each head's i-th block, oldest
+//               first, at h * maxBlocksPerHead + i; then, at KV * maxBlocksPerHead + h, how many blocks
+//               head h holds (equal for all heads until eviction). One buffer keeps kernels within
+//               8 storage bindings.
 //   residualKeys, residualValues [KV, RING, D/2] u32: the fp16 residual as a ring of RING slots
 //               (f16 pairs, dims 2w and 2w+1 in word w). Token r of the residual (0 = oldest) of head h
 //               is in slot (residualStart + r) % RING.

@@ -1,4 +1,6 @@
 // The whole forward pass on the CPU, written to read like the math; the oracle for the GPU model.
+import { kiviShape } from '../kv/layout';
+import { DEFAULT_KV_SETTINGS, isQuantized, type KvSettings } from '../kv/settings';
 import { isGroupQuantized, linearTensorNames, modelSpec, ropeInvFreq, type LinearSpec } from '../model/layout';
 import type { ModelConfig, TensorData, WeightMap } from '../model/types';
 import { halvesToFloats } from './f16';
@@ -6,6 +8,8 @@ import {
   attention, embed, kvAppendF16, matmul, newF16Cache, rmsnorm, rope, siluMul,
   type AttentionShape, type F16Cache, type Linear,
 } from './kernels';
+import { kiviAttention } from './kiviAttention';
+import { KiviLayerCache } from './kiviCache';
 
 function tensor(weights: WeightMap, name: string): TensorData {
   const t = weights.get(name);
@@ -39,11 +43,12 @@ export class ReferenceModel {
   private readonly lmHead: Linear;
   private readonly finalNorm: Float32Array;
   private readonly layers: { inputNorm: Float32Array; qkv: Linear; o: Linear; postNorm: Float32Array; gateUp: Linear; down: Linear }[];
-  private readonly caches: F16Cache[];
+  /** One KV cache per layer: fp16, or KIVI (append, attend, flush, as on the GPU). */
+  private readonly caches: (F16Cache | KiviLayerCache)[];
   /** Tokens already in the KV cache. */
   length = 0;
 
-  constructor(private readonly cfg: ModelConfig, weights: WeightMap) {
+  constructor(private readonly cfg: ModelConfig, weights: WeightMap, kv: KvSettings = DEFAULT_KV_SETTINGS, capacity = cfg.contextWindowSize) {
     const spec = modelSpec(cfg);
     this.shape = { numHeads: cfg.numHeads, numKvHeads: cfg.numKvHeads, headDim: cfg.headDim };
     this.invFreq = ropeInvFreq(cfg);
@@ -58,11 +63,25 @@ export class ReferenceModel {
       gateUp: linear(cfg, weights, l.gateUp),
       down: linear(cfg, weights, l.down),
     }));
-    this.caches = spec.layers.map(() => newF16Cache(this.shape, cfg.contextWindowSize));
+    this.caches = spec.layers.map(() =>
+      isQuantized(kv)
+        ? new KiviLayerCache(kiviShape(kv, cfg.numKvHeads, cfg.headDim, capacity, cfg.prefillChunkSize), cfg.numHeads)
+        : newF16Cache(this.shape, capacity),
+    );
   }
 
-  /** Runs `tokens` at positions length.., appends them to the cache, returns the last token's logits. */
+  /** Runs `tokens` at positions length.. in prefill chunks like the GPU (a quantized cache makes
+   *  chunking visible: a later chunk attends over blocks an earlier one flushed), appends them to
+   *  the cache, and returns the last token's logits. */
   forward(tokens: number[]): Float32Array {
+    let logits = new Float32Array(0);
+    for (let start = 0; start < tokens.length; start += this.cfg.prefillChunkSize) {
+      logits = this.forwardChunk(tokens.slice(start, start + this.cfg.prefillChunkSize));
+    }
+    return logits;
+  }
+
+  private forwardChunk(tokens: number[]): Float32Array {
     const { cfg, shape } = this;
     const startPos = this.length;
     const x = embed(this.embedTable, tokens);
@@ -70,8 +89,7 @@ export class ReferenceModel {
       // attention block
       const qkv = matmul(rmsnorm(x, layer.inputNorm, cfg.rmsNormEps), layer.qkv);
       rope(qkv, startPos, this.invFreq, shape);
-      kvAppendF16(this.caches[l], qkv, startPos, shape);
-      const attnOut = attention(qkv, this.caches[l], startPos, shape);
+      const attnOut = this.attend(this.caches[l], qkv, startPos, tokens.length);
       addInPlace(x, matmul(attnOut, layer.o));
       // feed-forward block
       const gateUp = matmul(rmsnorm(x, layer.postNorm, cfg.rmsNormEps), layer.gateUp);
@@ -80,6 +98,18 @@ export class ReferenceModel {
     this.length += tokens.length;
     const last = x.subarray((tokens.length - 1) * cfg.hiddenSize);
     return matmul(rmsnorm(last, this.finalNorm, cfg.rmsNormEps), this.lmHead);
+  }
+
+  /** Stores the chunk's keys and values in the layer's cache and attends over it. */
+  private attend(cache: F16Cache | KiviLayerCache, qkv: Float32Array, startPos: number, numTokens: number): Float32Array {
+    if (cache instanceof KiviLayerCache) {
+      cache.append(qkv, numTokens);
+      const attnOut = kiviAttention(qkv, cache, this.shape);
+      cache.flush();
+      return attnOut;
+    }
+    kvAppendF16(cache, qkv, startPos, this.shape);
+    return attention(qkv, cache, startPos, this.shape);
   }
 }
 
