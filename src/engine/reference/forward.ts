@@ -74,7 +74,7 @@ export class ReferenceModel {
    *  chunking visible: a later chunk attends over blocks an earlier one flushed), appends them to
    *  the cache, and returns the last token's logits. */
   forward(tokens: number[]): Float32Array {
-    let logits = new Float32Array(0);
+    let logits: Float32Array = new Float32Array(0);
     for (let start = 0; start < tokens.length; start += this.cfg.prefillChunkSize) {
       logits = this.forwardChunk(tokens.slice(start, start + this.cfg.prefillChunkSize));
     }
