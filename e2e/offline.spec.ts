@@ -1,3 +1,5 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { expect, test, type Page } from '@playwright/test';
 
 declare global {
@@ -5,6 +7,9 @@ declare global {
     recordReplyLength(length: number): void;
   }
 }
+
+/** The built service worker, as `vite preview` serves it. */
+const SERVICE_WORKER_FILE = fileURLToPath(new URL('../dist/sw.js', import.meta.url));
 
 interface ManifestIcon {
   src: string;
@@ -133,4 +138,34 @@ test('offline, a model that was never downloaded says that it needs the network'
   await page.getByTestId('load-button').click();
   await expect(page.getByTestId('model-ready')).toBeVisible();
   await expect(page.getByTestId('needs-network')).toBeHidden();
+});
+
+test('a new version waits for the user: "Update available", then Reload switches to it', async ({ page }) => {
+  await page.goto('/');
+  await waitForServiceWorker(page);
+  await expect(page.getByTestId('update-prompt')).toBeHidden();
+
+  // A new release, as the browser sees it: a service worker script that differs by a byte. The
+  // browser fetches the script itself (page and context routes do not see it), so the built file
+  // that `vite preview` serves changes for the length of the test.
+  const original = readFileSync(SERVICE_WORKER_FILE, 'utf8');
+  try {
+    writeFileSync(SERVICE_WORKER_FILE, `${original}\n// next release\n`);
+    await page.evaluate(async () => {
+      await (await navigator.serviceWorker.ready).update();
+    });
+    const prompt = page.getByTestId('update-prompt');
+    await expect(prompt).toContainText('Update available');
+    // The new version waits; the running one keeps the page until the user says so.
+    expect(await page.evaluate(async () => (await navigator.serviceWorker.ready).waiting?.state)).toBe('installed');
+
+    await page.evaluate(() => ((window as unknown as { beforeUpdate: boolean }).beforeUpdate = true));
+    await prompt.getByRole('button', { name: 'Reload' }).click();
+    await page.waitForFunction(() => !(window as unknown as { beforeUpdate?: boolean }).beforeUpdate);
+  } finally {
+    writeFileSync(SERVICE_WORKER_FILE, original);
+  }
+  await waitForServiceWorker(page);
+  await expect(page.getByTestId('update-prompt')).toBeHidden();
+  expect(await page.evaluate(async () => (await navigator.serviceWorker.ready).waiting)).toBeNull();
 });

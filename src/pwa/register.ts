@@ -4,4 +4,10 @@ import { registerSW } from 'virtual:pwa-register';
 import { create } from 'zustand';
 import { updateState, type UpdateState } from './update';
 
-export const useServiceWorker = create<UpdateState>()(updateState(registerSW));
+export const useServiceWorker = create<UpdateState>()(
+  updateState({
+    register: registerSW,
+    onControllerChange: (callback) => navigator.serviceWorker.addEventListener('controllerchange', callback, { once: true }),
+    reloadPage: () => location.reload(),
+  }),
+);
