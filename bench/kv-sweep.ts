@@ -128,7 +128,12 @@ export async function sweepContexts(device: GPUDevice, models: SweepModel[], opt
         device.pushErrorScope('validation');
         const row = await measureAt(device, run, base, prefillTo, options);
         const invalid = await device.popErrorScope();
-        if (invalid) throw new Error(`${base.model} / ${base.kv} at ${context}: the GPU reported a validation error, so the timings are void: ${invalid.message}`);
+        if (invalid) {
+          // Timings of invalid work mean nothing; the other runs use their own buffers and go on.
+          run.skipReason = `the GPU reported a validation error at ${context} tokens, so this cache's timings are void: ${invalid.message}`;
+          onRow({ ...base, status: 'skipped', reason: run.skipReason });
+          continue;
+        }
         onRow(row);
       }
     }
