@@ -3,7 +3,7 @@
 // turn (never re-prefilled from 0), and at each context its decode speed, KV bytes and the
 // attention kernels' achieved bandwidth are recorded.
 import type { KvCache } from '../src/engine/kv/cache';
-import { KIVI2, type KvSettings } from '../src/engine/kv/settings';
+import { DEFAULT_KV_SETTINGS, KIVI2, type KvSettings } from '../src/engine/kv/settings';
 import { GpuModel, type Sampling } from '../src/engine/gpu/model';
 import type { WeightStore } from '../src/engine/gpu/weights';
 import type { ModelConfig } from '../src/engine/model/types';
@@ -14,9 +14,9 @@ const F32 = 4;
 
 /** The KV caches compared, in the order they are measured at each context (the summary's pair first). */
 export const KV_VARIANTS = {
-  fp16: { keyBits: 16, valueBits: 16, groupSize: 32, residualLength: 128 },
+  fp16: DEFAULT_KV_SETTINGS,
   'kivi-2': KIVI2,
-  'kivi-4': { keyBits: 4, valueBits: 4, groupSize: 32, residualLength: 128 },
+  'kivi-4': { ...KIVI2, keyBits: 4, valueBits: 4 },
 } as const satisfies Record<string, KvSettings>;
 
 export type KvVariant = keyof typeof KV_VARIANTS;

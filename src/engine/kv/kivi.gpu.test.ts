@@ -53,7 +53,7 @@ function relativeError(gpu: Float32Array, ref: Float32Array): number {
 describe('KIVI cache in the forward pass', () => {
   const cases: [string, KvSettings, number][] = [
     ['KIVI-2, G=32, R=32: blocks flushed during prefill and decode', { ...KIVI2, residualLength: 32 }, 100],
-    ['KIVI-4 keys / KIVI-2 values, G=64, R=0: every full block quantized', { keyBits: 4, valueBits: 2, groupSize: 64, residualLength: 0 }, 70],
+    ['KIVI-4 keys / KIVI-2 values, G=64, R=0: every full block quantized', { ...KIVI2, keyBits: 4, valueBits: 2, groupSize: 64, residualLength: 0 }, 70],
   ];
 
   it.each(cases)('%s: logits match the CPU reference and greedy tokens are identical', async (_, kv, promptLength) => {

@@ -47,7 +47,10 @@ export interface KiviShape {
   maxBlocksPerHead: number;
 }
 
-export function kiviShape(s: KvSettings, numKvHeads: number, headDim: number, capacity: number, prefillChunk: number): KiviShape {
+/** The quantization settings the layout depends on. */
+export type KiviSettings = Pick<KvSettings, 'keyBits' | 'valueBits' | 'groupSize' | 'residualLength'>;
+
+export function kiviShape(s: KiviSettings, numKvHeads: number, headDim: number, capacity: number, prefillChunk: number): KiviShape {
   return {
     numKvHeads,
     headDim,

@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { ContextFullError } from '../errors';
-import { kiviShape, type KiviShape } from '../kv/layout';
-import type { KvSettings } from '../kv/settings';
+import { kiviShape, type KiviSettings, type KiviShape } from '../kv/layout';
 import { roundToHalf } from './f16';
 import { KiviLayerCache, blocksToFlush } from './kiviCache';
 
-const settings: KvSettings = { keyBits: 2, valueBits: 4, groupSize: 32, residualLength: 64 };
+const settings: KiviSettings = { keyBits: 2, valueBits: 4, groupSize: 32, residualLength: 64 };
 const NUM_HEADS = 4;
 const KV = 2;
 const D = 64;
