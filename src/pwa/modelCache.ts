@@ -1,9 +1,9 @@
 // What the engine's loader has kept in Cache Storage for offline use, read from the page: one entry
 // per model folder, with its size and whether every file a load needs is there.
+import { MODEL_CACHE_NAME } from '../engine/model/cacheName';
 import { parseTensorCache } from '../engine/model/tensorCache';
 
-/** The Cache Storage bucket the loader (src/engine/model/loader.ts) stores model files in. */
-export const MODEL_CACHE_NAME = 'kvchat-models';
+export { MODEL_CACHE_NAME };
 
 const CONFIG_FILE = 'mlc-chat-config.json';
 const TOKENIZER_FILE = 'tokenizer.json';

@@ -1,6 +1,7 @@
 // Loads an MLC model folder over HTTP: mlc-chat-config.json, tokenizer.json, tensor-cache.json
 // (or the older ndarray-cache.json), then every params_shard_*.bin with byte-level progress,
 // through Cache Storage so that a second load works offline.
+import { MODEL_CACHE_NAME } from './cacheName';
 import type { LoadProgress } from '../api';
 import { ModelCorruptError, ModelFetchError, QuotaExceededError, TokenizerMissingError } from '../errors';
 import { parseModelConfig } from './config';
@@ -28,7 +29,7 @@ export interface LoadedModel {
   weightBytes: number;
 }
 
-const DEFAULT_CACHE_NAME = 'kvchat-models';
+const DEFAULT_CACHE_NAME = MODEL_CACHE_NAME;
 const MANIFEST_NAMES = ['tensor-cache.json', 'ndarray-cache.json'];
 const MB = 1e6;
 
