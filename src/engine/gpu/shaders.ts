@@ -5,9 +5,12 @@ import attentionReduce from '../../../shaders/attention_reduce.wgsl?raw';
 import embedDense from '../../../shaders/embed_dense.wgsl?raw';
 import embedQ4 from '../../../shaders/embed_q4.wgsl?raw';
 import kiviAppend from '../../../shaders/kivi_append.wgsl?raw';
+import kiviCompactKeys from '../../../shaders/kivi_compact_keys.wgsl?raw';
+import kiviCompactValues from '../../../shaders/kivi_compact_values.wgsl?raw';
 import kiviQuantKeys from '../../../shaders/kivi_quant_keys.wgsl?raw';
 import kiviQuantValues from '../../../shaders/kivi_quant_values.wgsl?raw';
 import kvAppendF16 from '../../../shaders/kv_append_f16.wgsl?raw';
+import kvCompactF16 from '../../../shaders/kv_compact_f16.wgsl?raw';
 import matmulDense from '../../../shaders/matmul_dense.wgsl?raw';
 import matmulQ4 from '../../../shaders/matmul_q4.wgsl?raw';
 import rmsnorm from '../../../shaders/rmsnorm.wgsl?raw';
@@ -24,9 +27,12 @@ export const SHADERS = {
   embed_dense: embedDense,
   embed_q4: embedQ4,
   kivi_append: kiviAppend,
+  kivi_compact_keys: kiviCompactKeys,
+  kivi_compact_values: kiviCompactValues,
   kivi_quant_keys: kiviQuantKeys,
   kivi_quant_values: kiviQuantValues,
   kv_append_f16: kvAppendF16,
+  kv_compact_f16: kvCompactF16,
   matmul_dense: matmulDense,
   matmul_q4: matmulQ4,
   rmsnorm,
