@@ -40,9 +40,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let h = gid.y;
   if (i >= compaction.newKept || h >= NUM_KV_HEADS) { return; }
   let src = sourceOf[h * MAX_SEQ + i];
-  let from = (h * MAX_SEQ + src) * wordsPerToken + w;
-  let to = (h * MAX_SEQ + i) * wordsPerToken + w;
-  scratchKeys[to] = keys[from];
-  scratchValues[to] = values[from];
+  let oldWord = (h * MAX_SEQ + src) * wordsPerToken + w;
+  let newWord = (h * MAX_SEQ + i) * wordsPerToken + w;
+  scratchKeys[newWord] = keys[oldWord];
+  scratchValues[newWord] = values[oldWord];
   if (w == 0u) { scratchPositions[h * MAX_SEQ + i] = positions[h * MAX_SEQ + src]; }
 }
