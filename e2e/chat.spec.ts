@@ -1,4 +1,4 @@
-import { expect, test } from '@playwright/test';
+import { expect, test, type Page } from '@playwright/test';
 
 declare global {
   interface Window {
@@ -6,7 +6,22 @@ declare global {
   }
 }
 
-test('loads the bundled model, streams a reply token by token, and stops the next one mid-way', async ({ page }) => {
+/** Loads a bundled fixture by name (the preselected default may change as models are added). */
+async function loadFixture(page: Page, name: string): Promise<void> {
+  await page.getByRole('combobox', { name: 'Bundled model' }).selectOption(name);
+  await page.getByTestId('load-button').click();
+  await expect(page.getByTestId('model-ready')).toBeVisible();
+}
+
+async function setMaxTokens(page: Page, tokens: number): Promise<void> {
+  await page.getByTestId('setting-maxTokens').fill(String(tokens));
+  await page.getByTestId('setting-maxTokens').press('Enter');
+}
+
+const replies = (page: Page) => page.locator('[data-testid="message"][data-role="assistant"]');
+
+test('streams a reply token by token, stops one with Stop and one with Esc, regenerates, edits and resends, copies', async ({ page, context }) => {
+  await context.grantPermissions(['clipboard-read', 'clipboard-write']);
   // Every length the streaming reply's text takes, as the page renders it.
   const streamedLengths: number[] = [];
   await page.exposeFunction('recordReplyLength', (length: number) => streamedLengths.push(length));
@@ -18,26 +33,26 @@ test('loads the bundled model, streams a reply token by token, and stops the nex
     }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
   });
 
-  await expect(page.getByTestId('model-url')).toHaveValue(/\/fixtures\/llama-q4f16\/$/);
-  await page.getByTestId('load-button').click();
-  await expect(page.getByTestId('model-ready')).toBeVisible();
+  await loadFixture(page, 'llama-q4f16');
   await expect(page.getByTestId('load-progress')).toBeHidden();
+  await setMaxTokens(page, 24);
 
   const input = page.getByTestId('message-input');
-  const replies = page.locator('[data-testid="message"][data-role="assistant"]');
   await input.fill('Hello');
   await input.press('Enter');
-  await expect(page.locator('[data-testid="message"][data-role="user"]')).toHaveText('Hello');
-  await expect(replies.first().getByTestId('usage')).toContainText(/\d+ completion tokens · [\d.]+ tok\/s decode/);
+  await expect(page.locator('[data-testid="message"][data-role="user"] [data-testid="message-text"]')).toHaveText('Hello');
+  await expect(replies(page).first().getByTestId('usage')).toContainText(/\d+ completion tokens · [\d.]+ tok\/s decode/);
   const growingLengths = new Set(streamedLengths.filter((length) => length > 0));
   expect(growingLengths.size, `lengths seen while streaming: ${streamedLengths.join(',')}`).toBeGreaterThanOrEqual(2);
-  await expect(replies.first().getByTestId('message-text')).not.toBeEmpty();
+  await expect(replies(page).first().getByTestId('message-text')).not.toBeEmpty();
+  // The new conversation is saved under the first message.
+  await expect(page.getByTestId('conversation')).toHaveText(/Hello/);
 
   // A long reply, stopped once it has started: it keeps its text and Send works again.
-  await page.getByTestId('setting-maxTokens').fill('4096');
+  await setMaxTokens(page, 4096);
   await input.fill('Tell me more');
   await page.getByTestId('send-button').click();
-  const second = replies.nth(1);
+  const second = replies(page).nth(1);
   await expect(page.getByTestId('stop-button')).toBeVisible();
   await expect(second.getByTestId('message-text')).not.toBeEmpty();
   await input.fill('And then?');
@@ -49,11 +64,188 @@ test('loads the bundled model, streams a reply token by token, and stops the nex
   await expect(page.getByTestId('send-button')).toBeEnabled();
   await expect(page.getByTestId('error')).toBeHidden();
 
+  // Regenerate replaces the last reply; Esc stops it from anywhere on the page.
+  await second.getByTestId('regenerate-button').click();
+  await expect(page.getByTestId('stop-button')).toBeVisible();
+  await expect(replies(page).nth(1).getByTestId('message-text')).not.toBeEmpty();
+  await page.keyboard.press('Escape');
+  await expect(page.getByTestId('stop-button')).toBeHidden();
+  await expect(replies(page).nth(1).getByTestId('usage')).toContainText('stopped');
+  await expect(page.getByTestId('message')).toHaveCount(4);
+
   await page.screenshot({ path: test.info().outputPath('chat.png'), fullPage: true });
+
+  // Edit the first question: everything after it is replaced by one new reply.
+  await setMaxTokens(page, 8);
+  const firstQuestion = page.locator('[data-testid="message"][data-role="user"]').first();
+  await firstQuestion.getByTestId('edit-button').click();
+  await page.getByTestId('edit-input').fill('Hello again');
+  await page.getByTestId('edit-send').click();
+  await expect(page.getByTestId('message')).toHaveCount(2);
+  await expect(firstQuestion.getByTestId('message-text')).toHaveText('Hello again');
+  await expect(replies(page).first().getByTestId('usage')).toBeVisible();
+
+  await replies(page).first().getByTestId('copy-button').click();
+  await expect(replies(page).first().getByTestId('copy-button')).toHaveText('Copied');
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  expect(copied).toBe(await replies(page).first().getByTestId('message-text').innerText());
 
   // Unloading frees the model but keeps the conversation on screen.
   await page.getByTestId('unload-button').click();
   await expect(page.getByTestId('model-ready')).toBeHidden();
-  await expect(page.getByTestId('message')).toHaveCount(4);
+  await expect(page.getByTestId('message')).toHaveCount(2);
   await expect(page.getByTestId('send-button')).toBeDisabled();
+});
+
+test('conversations persist across a reload, with their settings; new, rename, search and delete', async ({ page }) => {
+  await page.goto('/');
+  await loadFixture(page, 'llama-q4f16');
+  await setMaxTokens(page, 6);
+  const input = page.getByTestId('message-input');
+  await input.fill('First conversation');
+  await input.press('Enter');
+  await expect(replies(page).first().getByTestId('usage')).toBeVisible();
+  const firstReply = await replies(page).first().getByTestId('message-text').innerText();
+
+  await page.getByTestId('new-conversation').click();
+  await expect(page.getByTestId('message')).toHaveCount(0);
+  await setMaxTokens(page, 5);
+  await input.fill('Second one');
+  await input.press('Enter');
+  await expect(replies(page).first().getByTestId('usage')).toBeVisible();
+  await expect(page.getByTestId('conversation')).toHaveCount(2);
+
+  await page.reload();
+  const conversations = page.getByTestId('conversation');
+  await expect(conversations).toHaveCount(2);
+  // The latest conversation opens, with its own settings.
+  await expect(conversations.first()).toHaveAttribute('data-active', 'true');
+  await expect(page.locator('[data-testid="message"][data-role="user"]')).toHaveText(/Second one/);
+  await expect(page.getByTestId('setting-maxTokens')).toHaveValue('5');
+
+  await page.getByRole('button', { name: 'First conversation', exact: true }).click();
+  await expect(page.getByTestId('setting-maxTokens')).toHaveValue('6');
+  await expect(replies(page).first().getByTestId('message-text')).toHaveText(firstReply);
+  await expect(replies(page).first().getByTestId('usage')).toContainText('completion tokens');
+
+  await page.getByRole('button', { name: 'Rename “First conversation”' }).click();
+  await page.getByTestId('rename-input').fill('Renamed chat');
+  await page.getByTestId('rename-input').press('Enter');
+  await expect(conversations.nth(1)).toContainText('Renamed chat');
+  await expect(conversations.nth(1)).toHaveAttribute('data-active', 'true');
+
+  await page.getByTestId('conversation-search').fill('second');
+  await expect(conversations).toHaveCount(1);
+  await expect(conversations).toContainText('Second one');
+  await page.getByTestId('conversation-search').fill('');
+  await expect(conversations).toHaveCount(2);
+
+  await page.getByRole('button', { name: 'Delete “Second one”' }).click();
+  await page.getByTestId('confirm-delete').click();
+  await expect(conversations).toHaveCount(1);
+  await page.reload();
+  await expect(conversations).toHaveCount(1);
+  await expect(conversations).toContainText('Renamed chat');
+});
+
+test('a KV setting changed live updates the memory meter: KIVI-2 on a head-dimension-64 model', async ({ page }) => {
+  await page.goto('/');
+  await page.getByTestId('model-url').fill(new URL('fixtures/llama-d64-q4f16/', page.url()).href);
+  await page.getByTestId('load-button').click();
+  await expect(page.getByTestId('model-ready')).toBeVisible();
+  const meter = page.getByTestId('memory-meter');
+  await expect(meter.getByTestId('kv-settings-in-effect')).toHaveText('fp16');
+  await expect(page.getByTestId('layer-bar').first()).toBeVisible();
+
+  await setMaxTokens(page, 8);
+  const input = page.getByTestId('message-input');
+  await input.fill('Hello there, this is a prompt');
+  await input.press('Enter');
+  await expect(replies(page).first().getByTestId('usage')).toBeVisible();
+  await expect(meter.getByTestId('kv-ratio').locator('[data-ratio]')).toHaveAttribute('data-ratio', /^1(\.0+)?$/);
+
+  // KIVI-4 from the presets, then 2-bit keys and values with no fp16 window, so every token is quantized.
+  await page.getByTestId('kv-preset').filter({ hasText: 'Balanced (KIVI-4)' }).click();
+  await expect(meter.getByTestId('kv-settings-in-effect')).toHaveText('K4 V4 G32 R128', { timeout: 1000 });
+  await page.getByTestId('kv-keyBits').selectOption('2');
+  await page.getByTestId('kv-valueBits').selectOption('2');
+  await page.getByTestId('kv-residualLength').selectOption('0');
+  await expect(meter.getByTestId('kv-settings-in-effect')).toHaveText('K2 V2 G32 R0', { timeout: 1000 });
+
+  // A value the engine refuses is reported next to the settings, and the ones in effect stay.
+  await page.getByTestId('kv-groupSize').selectOption('128');
+  await expect(page.getByTestId('kv-error')).toContainText('head dimension');
+  await expect(page.getByTestId('kv-groupSize')).toHaveValue('32');
+
+  await input.fill('Tell me something');
+  await input.press('Enter');
+  await expect(replies(page).nth(1).getByTestId('usage')).toBeVisible();
+  const ratio = Number(await meter.getByTestId('kv-ratio').locator('[data-ratio]').getAttribute('data-ratio'));
+  expect(ratio).toBeGreaterThan(0);
+  expect(ratio).toBeLessThan(0.5);
+  await expect(page.getByTestId('kv-error')).toBeHidden();
+  await meter.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: test.info().outputPath('settings-and-meter.png'), fullPage: true });
+  await meter.screenshot({ path: test.info().outputPath('memory-meter.png') });
+
+  // The same screen in dark mode, and at a phone's width with the settings drawer open.
+  await page.getByTestId('theme-toggle').click();
+  await page.getByTestId('theme-toggle').click();
+  await expect(page.locator('html')).toHaveClass(/dark/);
+  await page.screenshot({ path: test.info().outputPath('dark.png'), fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await expect(page.getByTestId('memory-meter')).toBeHidden();
+  await page.getByRole('button', { name: 'Settings', exact: true }).click();
+  await expect(page.getByTestId('memory-meter')).toBeVisible();
+  await page.screenshot({ path: test.info().outputPath('phone-settings.png') });
+});
+
+test('replies render as sanitised markdown: code is highlighted, scripts and handlers never run', async ({ page }) => {
+  await page.goto('/');
+  await expect(page.getByTestId('new-conversation')).toBeVisible();
+  // A saved conversation whose reply carries hostile HTML, written straight into IndexedDB.
+  const hostile = [
+    '# Title',
+    'Some **bold** and a [link](https://example.com).',
+    '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>',
+    '<a href="javascript:window.pwned=3">click</a>',
+    '```python\ndef f(x):\n    return x + 1\n```',
+  ].join('\n\n');
+  await page.evaluate(async (content) => {
+    const open = () =>
+      new Promise<IDBDatabase>((resolve, reject) => {
+        const request = indexedDB.open('kvchat');
+        request.onsuccess = () => resolve(request.result);
+        request.onerror = () => reject(request.error);
+      });
+    // The app creates the database on start; wait until its stores exist.
+    let db = await open();
+    while (!db.objectStoreNames.contains('messages')) {
+      db.close();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      db = await open();
+    }
+    const tx = db.transaction(['conversations', 'messages'], 'readwrite');
+    const settings = { maxTokens: 8, temperature: 0.7, topP: 0.95, systemPrompt: '' };
+    tx.objectStore('conversations').put({
+      id: 'hostile', title: 'Markdown test', createdAt: 1, updatedAt: Date.now(), modelUrl: location.href, settings,
+      kvSettings: { keyBits: 16, valueBits: 16, groupSize: 32, residualLength: 128, policy: 'none', budgetFraction: 0.2, budgetTokens: 0, sinks: 4, window: 32 },
+    });
+    tx.objectStore('messages').put({ id: 'q', conversationId: 'hostile', position: 0, role: 'user', content: '<b>not bold</b>' });
+    tx.objectStore('messages').put({ id: 'a', conversationId: 'hostile', position: 1, role: 'assistant', content });
+    await new Promise((resolve) => (tx.oncomplete = resolve));
+    db.close();
+  }, hostile);
+  await page.reload();
+
+  const reply = replies(page).first().getByTestId('message-text');
+  await expect(reply.locator('h1')).toHaveText('Title');
+  await expect(reply.locator('strong')).toHaveText('bold');
+  await expect(reply.locator('a[href="https://example.com"]')).toHaveAttribute('rel', /noopener/);
+  await expect(reply.locator('pre code.language-python .hljs-keyword').first()).toHaveText('def');
+  await expect(reply.locator('img, script')).toHaveCount(0);
+  await expect(reply.locator('a[href^="javascript:"]')).toHaveCount(0);
+  await expect(page.locator('[data-testid="message"][data-role="user"] [data-testid="message-text"]')).toHaveText('<b>not bold</b>');
+  await page.waitForTimeout(200);
+  expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBeUndefined();
 });

@@ -1,15 +1,20 @@
+import 'fake-indexeddb/auto';
 import { describe, expect, it, vi } from 'vitest';
 import { createStore } from 'zustand/vanilla';
-import type { ChatCompletionChunk, ChatCompletionRequest, EngineStats } from '../engine/api';
-import { DEFAULT_KV_SETTINGS } from '../engine/kv/settings';
+import type { ChatCompletionChunk, ChatCompletionRequest, EngineStats, KvSettings } from '../engine/api';
+import { KvSettingsError } from '../engine/errors';
+import { DEFAULT_KV_SETTINGS, KV_PRESETS } from '../engine/kv/settings';
 import { EngineFailure, type EngineConnection } from '../worker/client';
-import { chatState } from './chat';
+import { chatState, SAVE_INTERVAL_MS } from './chat';
+import { dexieRepository, openDatabase, type ConversationRepository } from './db';
 
 const stats: EngineStats = {
   model: 'tiny', architecture: 'llama', quantization: 'q4f16_1', numLayers: 2, kvTokens: 0, kvCapacity: 128,
   kvBytesAllocated: 4096, kvBytesUsed: 0, kvBytesFp16Equivalent: 0, kvSettings: DEFAULT_KV_SETTINGS, kvLayers: [],
   weightBytes: 1000, adapter: 'test adapter',
 };
+
+const MODEL_URL = 'http://localhost/fixtures/m/';
 
 function chunk(content: string | undefined, usage = false): ChatCompletionChunk {
   return {
@@ -21,51 +26,81 @@ function chunk(content: string | undefined, usage = false): ChatCompletionChunk 
   };
 }
 
-/** A connection whose replies are scripted: each generate() yields `reply` then fails if `failWith`. */
+/** A connection whose replies are scripted: each generate() yields `reply` then fails if `failWith`.
+ *  `gate`, when set, is awaited after each chunk, so a test can look at the store mid-stream. */
 function fakeConnection(reply: ChatCompletionChunk[], failWith?: EngineFailure) {
   const requests: ChatCompletionRequest[] = [];
-  const connection: EngineConnection = {
-    load: vi.fn(async (_url, options) => {
-      options?.onProgress?.({ progress: 0.5, loadedBytes: 1, totalBytes: 2, text: 'half way' });
-      return { modelId: 'tiny', stats };
-    }),
-    async *generate(request) {
-      requests.push(request);
-      yield* reply;
-      if (failWith) throw failWith;
-    },
-    interrupt: vi.fn(),
-    stats: vi.fn(async () => ({ ...stats, kvTokens: 7 })),
-    unload: vi.fn(async () => {}),
+  const kvRequests: Partial<KvSettings>[] = [];
+  const fake = {
+    gate: undefined as (() => Promise<void>) | undefined,
+    connection: {
+      load: vi.fn(async (_url: string, options) => {
+        options?.onProgress?.({ progress: 0.5, loadedBytes: 1, totalBytes: 2, text: 'half way' });
+        return { modelId: 'tiny', stats: { ...stats, kvSettings: { ...DEFAULT_KV_SETTINGS, ...options?.kv } } };
+      }),
+      async *generate(request) {
+        requests.push(request);
+        for (const c of reply) {
+          yield c;
+          await fake.gate?.();
+        }
+        if (failWith) throw failWith;
+      },
+      interrupt: vi.fn(),
+      stats: vi.fn(async () => ({ ...stats, kvTokens: 7 })),
+      setKvSettings: vi.fn(async (settings: Partial<KvSettings>) => {
+        kvRequests.push(settings);
+        if (settings.groupSize === 128) throw new EngineFailure(new KvSettingsError('Group size too large.').toJSON());
+        const resolved = { ...DEFAULT_KV_SETTINGS, ...settings };
+        return { settings: resolved, stats: { ...stats, kvSettings: resolved, kvBytesUsed: 1 } };
+      }),
+      unload: vi.fn(async () => {}),
+      terminate: vi.fn(),
+    } satisfies EngineConnection,
+    requests,
+    kvRequests,
   };
-  return { connection, requests };
+  return fake;
 }
 
-function storeWith(connection: EngineConnection) {
-  return createStore(chatState({ connect: () => connection, modelUrl: 'http://localhost/fixtures/m/' }));
+let databases = 0;
+function freshRepository(): ConversationRepository {
+  return dexieRepository(openDatabase(`kvchat-test-${++databases}`));
 }
 
-describe('chat store', () => {
-  it('loads the model from the URL field and reports progress on the way', async () => {
+function storeWith(connection: EngineConnection, repository = freshRepository()) {
+  let ids = 0;
+  let clock = 1000;
+  return createStore(
+    chatState({ connect: () => connection, repository, modelUrl: MODEL_URL, newId: () => `id-${++ids}`, now: () => (clock += 100) }),
+  );
+}
+
+describe('chat store: model and replies', () => {
+  it('loads the model from the URL field with the KV settings, and reports progress on the way', async () => {
     const { connection } = fakeConnection([]);
     const store = storeWith(connection);
+    await store.getState().updateKvSettings(KV_PRESETS[1]!.settings);
     const phases: string[] = [];
     store.subscribe((s) => phases.push(s.model.phase === 'loading' ? `loading:${s.model.progress?.text ?? ''}` : s.model.phase));
     await store.getState().loadModel();
-    expect(connection.load).toHaveBeenCalledWith('http://localhost/fixtures/m/', expect.anything());
+    expect(connection.load).toHaveBeenCalledWith(MODEL_URL, expect.objectContaining({ kv: KV_PRESETS[1]!.settings }));
     expect(phases).toEqual(['loading:', 'loading:half way', 'ready']);
+    expect(store.getState().model).toMatchObject({ phase: 'ready', baseUrl: MODEL_URL });
   });
 
-  it('streams a reply into the transcript, with the settings in the request and usage at the end', async () => {
+  it('streams a reply into the transcript, with the settings and system prompt in the request and usage at the end', async () => {
     const { connection, requests } = fakeConnection([chunk('Hel'), chunk('lo'), chunk(undefined, true)]);
     const store = storeWith(connection);
     await store.getState().loadModel();
-    store.getState().updateSettings({ maxTokens: 10, temperature: 5 });
+    store.getState().updateSettings({ maxTokens: 10, temperature: 5, systemPrompt: 'Be brief.' });
     const contents: string[] = [];
     store.subscribe((s) => contents.push(s.messages.at(-1)?.content ?? ''));
     await store.getState().send('Hi');
 
-    expect(requests[0]).toMatchObject({ messages: [{ role: 'user', content: 'Hi' }], max_tokens: 10, temperature: 2, top_p: 0.95 });
+    expect(requests[0]).toMatchObject({
+      messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }], max_tokens: 10, temperature: 2, top_p: 0.95,
+    });
     expect(new Set(contents)).toEqual(new Set(['', 'Hel', 'Hello']));
     const [question, reply] = store.getState().messages;
     expect(question).toMatchObject({ role: 'user', content: 'Hi' });
@@ -84,14 +119,41 @@ describe('chat store', () => {
     expect(requests[1]?.messages.map((m) => `${m.role}:${m.content}`)).toEqual(['user:one', 'assistant:ok', 'user:two']);
   });
 
+  it('regenerates the last reply in its place', async () => {
+    const { connection, requests } = fakeConnection([chunk('ok'), chunk(undefined, true)]);
+    const store = storeWith(connection);
+    await store.getState().loadModel();
+    await store.getState().send('one');
+    const firstReplyId = store.getState().messages[1]!.id;
+    await store.getState().regenerate();
+    expect(requests[1]?.messages.map((m) => m.content)).toEqual(['one']);
+    expect(store.getState().messages.map((m) => m.content)).toEqual(['one', 'ok']);
+    expect(store.getState().messages[1]!.id).not.toBe(firstReplyId);
+  });
+
+  it('edits a user message, drops what followed and asks again', async () => {
+    const { connection, requests } = fakeConnection([chunk('ok'), chunk(undefined, true)]);
+    const repository = freshRepository();
+    const store = storeWith(connection, repository);
+    await store.getState().loadModel();
+    await store.getState().send('one');
+    await store.getState().send('two');
+    await store.getState().editAndResend(store.getState().messages[0]!.id, 'uno');
+    expect(requests[2]?.messages.map((m) => m.content)).toEqual(['uno']);
+    expect(store.getState().messages.map((m) => m.content)).toEqual(['uno', 'ok']);
+    expect((await repository.loadMessages(store.getState().activeId!)).map((m) => m.content)).toEqual(['uno', 'ok']);
+  });
+
   it('keeps the conversation and shows the typed error when a reply fails', async () => {
     const failure = new EngineFailure({ code: 'device-lost', message: 'The GPU device was lost: gone', hint: 'Reload the model.' });
     const { connection } = fakeConnection([chunk('partial')], failure);
-    const store = storeWith(connection);
+    const repository = freshRepository();
+    const store = storeWith(connection, repository);
     await store.getState().loadModel();
     await store.getState().send('Hi');
     expect(store.getState().error).toEqual(failure.error);
     expect(store.getState().messages.map((m) => m.content)).toEqual(['Hi', 'partial']);
+    expect((await repository.loadMessages(store.getState().activeId!)).map((m) => m.content)).toEqual(['Hi', 'partial']);
     expect(store.getState().generating).toBe(false);
   });
 
@@ -105,9 +167,7 @@ describe('chat store', () => {
 
   it('returns to idle with the error when loading fails, and switches to the no-WebGPU screen for that code', async () => {
     const { connection } = fakeConnection([]);
-    connection.load = async () => {
-      throw new EngineFailure({ code: 'webgpu-unavailable', message: 'no adapter', hint: 'Use Chrome.' });
-    };
+    connection.load.mockRejectedValueOnce(new EngineFailure({ code: 'webgpu-unavailable', message: 'no adapter', hint: 'Use Chrome.' }));
     const store = storeWith(connection);
     store.setState({ webgpu: 'available' });
     await store.getState().loadModel();
@@ -124,6 +184,7 @@ describe('chat store', () => {
     await store.getState().send('   ');
     expect(requests).toHaveLength(0);
     expect(store.getState().messages).toHaveLength(0);
+    expect(store.getState().conversations).toHaveLength(0);
   });
 
   it('interrupts only while a reply is being generated', async () => {
@@ -150,6 +211,20 @@ describe('chat store', () => {
     expect(store.getState().messages).toHaveLength(2);
   });
 
+  it('restarts a broken engine with a fresh worker and loads the model again, keeping the transcript', async () => {
+    const first = fakeConnection([chunk('ok'), chunk(undefined, true)]).connection;
+    const second = fakeConnection([]).connection;
+    const connections = [first, second];
+    const store = createStore(chatState({ connect: () => connections.shift()!, repository: freshRepository(), modelUrl: MODEL_URL }));
+    await store.getState().loadModel();
+    await store.getState().send('Hi');
+    await store.getState().restartEngine();
+    expect(first.terminate).toHaveBeenCalledOnce();
+    expect(second.load).toHaveBeenCalledOnce();
+    expect(store.getState().model.phase).toBe('ready');
+    expect(store.getState().messages).toHaveLength(2);
+  });
+
   it('detects WebGPU by asking for an adapter', async () => {
     const store = storeWith(fakeConnection([]).connection);
     await store.getState().detectWebGpu(undefined);
@@ -158,5 +233,107 @@ describe('chat store', () => {
     expect(store.getState().webgpu).toBe('unavailable');
     await store.getState().detectWebGpu({ requestAdapter: async () => ({}) } as unknown as GPU);
     expect(store.getState().webgpu).toBe('available');
+  });
+});
+
+describe('chat store: KV settings', () => {
+  it('applies a change live through the engine and takes the stats it answers with', async () => {
+    const { connection, kvRequests } = fakeConnection([]);
+    const store = storeWith(connection);
+    await store.getState().loadModel();
+    await store.getState().updateKvSettings({ keyBits: 2, valueBits: 2 });
+    expect(kvRequests.at(-1)).toMatchObject({ keyBits: 2, valueBits: 2, groupSize: 32 });
+    expect(store.getState().kvSettings).toMatchObject({ keyBits: 2, valueBits: 2 });
+    expect(store.getState().model).toMatchObject({ stats: { kvBytesUsed: 1, kvSettings: { keyBits: 2 } } });
+  });
+
+  it('keeps the settings in effect and reports why when the engine refuses a change', async () => {
+    const { connection } = fakeConnection([]);
+    const store = storeWith(connection);
+    await store.getState().loadModel();
+    await store.getState().updateKvSettings({ groupSize: 128 });
+    expect(store.getState().kvSettings.groupSize).toBe(32);
+    expect(store.getState().kvError).toMatchObject({ code: 'invalid-settings', message: 'Group size too large.' });
+    await store.getState().updateKvSettings({ groupSize: 64 });
+    expect(store.getState().kvError).toBeNull();
+  });
+
+  it('does not change the cache while a reply is being generated', async () => {
+    const { connection } = fakeConnection([]);
+    const store = storeWith(connection);
+    await store.getState().loadModel();
+    store.setState({ generating: true });
+    await store.getState().updateKvSettings({ keyBits: 2, valueBits: 2 });
+    expect(connection.setKvSettings).not.toHaveBeenCalled();
+  });
+});
+
+describe('chat store: conversations in IndexedDB', () => {
+  it('saves a streaming reply before it ends, and a new store (a reload) finds everything', async () => {
+    const fake = fakeConnection([chunk('Hel'), chunk('lo'), chunk(undefined, true)]);
+    const repository = freshRepository();
+    const store = storeWith(fake.connection, repository);
+    await store.getState().loadModel();
+    const savedMidStream: string[] = [];
+    fake.gate = async () => {
+      // The first chunk is saved at once; later ones at most every SAVE_INTERVAL_MS of the store's clock.
+      const id = store.getState().activeId!;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      savedMidStream.push((await repository.loadMessages(id)).map((m) => m.content).join('|'));
+    };
+    await store.getState().send('Hi');
+    expect(SAVE_INTERVAL_MS).toBeGreaterThan(100);
+    expect(savedMidStream[0]).toBe('Hi|Hel');
+
+    const reloaded = storeWith(fakeConnection([]).connection, repository);
+    await reloaded.getState().init();
+    expect(reloaded.getState().conversations.map((c) => c.title)).toEqual(['Hi']);
+    expect(reloaded.getState().messages).toEqual(store.getState().messages);
+    expect(reloaded.getState().messages[1]).toMatchObject({ content: 'Hello', finishReason: 'stop', usage: { completion_tokens: 2 } });
+  });
+
+  it('creates, renames, searches and deletes conversations; opening one restores its model URL and settings', async () => {
+    const { connection } = fakeConnection([chunk('ok'), chunk(undefined, true)]);
+    const repository = freshRepository();
+    const store = storeWith(connection, repository);
+    await store.getState().loadModel();
+    store.getState().updateSettings({ temperature: 0 });
+    await store.getState().send('Tell me about llamas');
+    const llamas = store.getState().activeId!;
+
+    store.getState().newConversation();
+    expect(store.getState().messages).toEqual([]);
+    store.getState().setModelUrl('http://localhost/other/');
+    store.getState().updateSettings({ temperature: 1.5 });
+    await store.getState().updateKvSettings({ keyBits: 2, valueBits: 2 });
+    await store.getState().send('Qwen question');
+    const qwen = store.getState().activeId!;
+    expect(store.getState().conversations.map((c) => c.id)).toEqual([qwen, llamas]);
+
+    await store.getState().openConversation(llamas);
+    expect(store.getState().messages.map((m) => m.content)).toEqual(['Tell me about llamas', 'ok']);
+    expect(store.getState().modelUrl).toBe(MODEL_URL);
+    expect(store.getState().settings.temperature).toBe(0);
+    expect(store.getState().kvSettings.keyBits).toBe(16);
+    expect(connection.setKvSettings).toHaveBeenLastCalledWith(expect.objectContaining({ keyBits: 16 }));
+
+    await store.getState().openConversation(qwen);
+    expect(store.getState().modelUrl).toBe('http://localhost/other/');
+    expect(store.getState().settings.temperature).toBe(1.5);
+    expect(store.getState().kvSettings.keyBits).toBe(2);
+
+    await store.getState().renameConversation(llamas, '  Llamas  ');
+    await store.getState().search('LLAMA');
+    expect(store.getState().searchHits).toEqual(new Set([llamas]));
+    await store.getState().search('question');
+    expect(store.getState().searchHits).toEqual(new Set([qwen]));
+    await store.getState().search('');
+    expect(store.getState().searchHits).toBeNull();
+
+    await store.getState().deleteConversation(qwen);
+    expect(store.getState().activeId).toBeNull();
+    expect(store.getState().messages).toEqual([]);
+    expect((await repository.listConversations()).map((c) => c.title)).toEqual(['Llamas']);
+    expect(await repository.loadMessages(qwen)).toEqual([]);
   });
 });

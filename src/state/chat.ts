@@ -1,12 +1,16 @@
-// The chat store: WebGPU support, the model's load state, the transcript and the generation
-// settings, with the actions that drive the engine worker. Components subscribe with selectors.
+// The chat store: WebGPU support, the model's load state and memory stats, the conversations (kept
+// in IndexedDB through a ConversationRepository) with the open one's transcript, and the generation
+// and KV settings, with the actions that drive the engine worker. Components subscribe with selectors.
 import type { StateCreator } from 'zustand';
-import type { CompletionUsage, EngineStats, FinishReason, LoadProgress } from '../engine/api';
+import type { ChatMessage, CompletionUsage, EngineStats, FinishReason, KvSettings, LoadProgress } from '../engine/api';
+import { QuotaExceededError } from '../engine/errors';
+import { DEFAULT_KV_SETTINGS } from '../engine/kv/settings';
 import { EngineFailure, type EngineConnection } from '../worker/client';
 import { internalError, type WorkerError } from '../worker/protocol';
+import type { Conversation, ConversationRepository } from './db';
 
 export interface TranscriptMessage {
-  id: number;
+  id: string;
   role: 'user' | 'assistant';
   content: string;
   /** Set on an assistant reply once its stream has finished. */
@@ -18,33 +22,47 @@ export interface GenerationSettings {
   maxTokens: number;
   temperature: number;
   topP: number;
+  /** Sent first as the system message when not blank. */
+  systemPrompt: string;
 }
+
+export type NumericGenerationSetting = Exclude<keyof GenerationSettings, 'systemPrompt'>;
 
 interface SettingRange {
   label: string;
+  help: string;
   min: number;
   max: number;
   step: number;
   default: number;
 }
 
-/** The one schema for generation settings: defaults and ranges for the store, the UI and tests. */
-export const GENERATION_SETTINGS: Record<keyof GenerationSettings, SettingRange> = {
-  maxTokens: { label: 'Max tokens', min: 1, max: 4096, step: 1, default: 64 },
-  temperature: { label: 'Temperature', min: 0, max: 2, step: 0.05, default: 0.7 },
-  topP: { label: 'Top-p', min: 0.05, max: 1, step: 0.05, default: 0.95 },
+/** The one schema for the numeric generation settings: defaults, ranges and help for the store, the UI and tests. */
+export const GENERATION_SETTINGS: Record<NumericGenerationSetting, SettingRange> = {
+  maxTokens: { label: 'Max tokens', help: 'The longest reply, in tokens.', min: 1, max: 4096, step: 1, default: 64 },
+  temperature: {
+    label: 'Temperature', help: 'Higher samples more varied words; 0 always picks the likeliest token.', min: 0, max: 2, step: 0.05, default: 0.7,
+  },
+  topP: { label: 'Top-p', help: 'Samples only among the likeliest tokens whose probabilities add up to this.', min: 0.05, max: 1, step: 0.05, default: 0.95 },
 };
 
-const DEFAULT_SETTINGS: GenerationSettings = {
+export const DEFAULT_GENERATION_SETTINGS: GenerationSettings = {
   maxTokens: GENERATION_SETTINGS.maxTokens.default,
   temperature: GENERATION_SETTINGS.temperature.default,
   topP: GENERATION_SETTINGS.topP.default,
+  systemPrompt: '',
 };
+
+/** A streaming reply is written to IndexedDB at most this often (and once more when it ends). */
+export const SAVE_INTERVAL_MS = 250;
+/** While a reply streams, the memory stats are refreshed this often. */
+export const STATS_INTERVAL_MS = 500;
+const TITLE_LENGTH = 48;
 
 export type ModelStatus =
   | { phase: 'idle' }
   | { phase: 'loading'; progress: LoadProgress | null }
-  | { phase: 'ready'; modelId: string; stats: EngineStats };
+  | { phase: 'ready'; modelId: string; baseUrl: string; stats: EngineStats };
 
 /** 'checking' until the first probe of navigator.gpu and its adapter has answered. */
 export type WebGpuSupport = 'checking' | 'available' | 'unavailable';
@@ -53,31 +71,65 @@ export interface ChatState {
   webgpu: WebGpuSupport;
   modelUrl: string;
   model: ModelStatus;
+  /** Every saved conversation, the latest first. */
+  conversations: Conversation[];
+  /** The open conversation; null for a new one, saved when its first message is sent. */
+  activeId: string | null;
   messages: TranscriptMessage[];
+  /** Ids of the conversations matching the sidebar's search; null when not searching. */
+  searchHits: Set<string> | null;
   generating: boolean;
   settings: GenerationSettings;
+  /** The KV settings in effect (or to load the model with). */
+  kvSettings: KvSettings;
+  /** True while a KV settings change is being applied by the engine. */
+  applyingKv: boolean;
+  /** Why the last KV settings change was refused; the settings in effect did not change. */
+  kvError: WorkerError | null;
   /** The last failure, shown until dismissed or until the next action succeeds. */
   error: WorkerError | null;
 
   detectWebGpu(gpu: GPU | undefined): Promise<void>;
+  /** Reads the saved conversations and opens the latest. */
+  init(): Promise<void>;
+  newConversation(): void;
+  openConversation(id: string): Promise<void>;
+  renameConversation(id: string, title: string): Promise<void>;
+  deleteConversation(id: string): Promise<void>;
+  search(query: string): Promise<void>;
   setModelUrl(url: string): void;
   updateSettings(patch: Partial<GenerationSettings>): void;
+  /** Applies KV settings: live through the engine when a model is loaded (between replies), else at the next load. */
+  updateKvSettings(patch: Partial<KvSettings>): Promise<void>;
   loadModel(): Promise<void>;
   /** Frees the model's GPU memory; the transcript stays. */
   unloadModel(): Promise<void>;
+  /** Replaces a broken engine (e.g. after the GPU device was lost) and loads the model again. */
+  restartEngine(): Promise<void>;
   send(text: string): Promise<void>;
+  /** Replaces the last reply with a new one. */
+  regenerate(): Promise<void>;
+  /** Rewrites a user message, drops everything after it and asks again. */
+  editAndResend(messageId: string, text: string): Promise<void>;
   stop(): void;
+  refreshStats(): Promise<void>;
   dismissError(): void;
 }
 
 export interface ChatStoreOptions {
-  /** Called once, on the first load: starting the worker is deferred until a model is wanted. */
+  /** Called on the first load (starting the worker is deferred until a model is wanted) and on restarts. */
   connect: () => EngineConnection;
+  repository: ConversationRepository;
   modelUrl: string;
+  newId?: () => string;
+  now?: () => number;
 }
 
 function asWorkerError(err: unknown): WorkerError {
   if (err instanceof EngineFailure) return err.error;
+  if (err instanceof Error && (err.name === 'QuotaExceededError' || (err as { inner?: Error }).inner?.name === 'QuotaExceededError')) {
+    return new QuotaExceededError(`The browser refused to save the conversation: ${err.message}`).toJSON();
+  }
   return internalError(err instanceof Error ? err.message : String(err));
 }
 
@@ -85,27 +137,131 @@ function clamp(value: number, range: SettingRange): number {
   return Math.min(range.max, Math.max(range.min, value));
 }
 
-export function chatState({ connect, modelUrl }: ChatStoreOptions): StateCreator<ChatState> {
+function titleOf(text: string): string {
+  const line = text.trim().split('\n')[0] ?? '';
+  return line.length > TITLE_LENGTH ? `${line.slice(0, TITLE_LENGTH - 1)}…` : line;
+}
+
+export function chatState({
+  connect,
+  repository,
+  modelUrl,
+  newId = () => crypto.randomUUID(),
+  now = Date.now,
+}: ChatStoreOptions): StateCreator<ChatState> {
   let connection: EngineConnection | undefined;
   const engine = () => (connection ??= connect());
-  let nextMessageId = 1;
 
   return (set, get) => {
-    const updateMessage = (id: number, update: (message: TranscriptMessage) => TranscriptMessage) =>
-      set((state) => ({ messages: state.messages.map((m) => (m.id === id ? update(m) : m)) }));
-
     const fail = (err: unknown) => {
       const error = asWorkerError(err);
       set(error.code === 'webgpu-unavailable' ? { error, webgpu: 'unavailable' } : { error });
     };
 
+    /** Writes to IndexedDB report their failure (e.g. quota) without interrupting the chat. */
+    const saved = (write: Promise<unknown>) => write.catch(fail);
+
+    const activeConversation = () => get().conversations.find((c) => c.id === get().activeId);
+
+    /** Saves the open conversation with the current model URL and settings. */
+    const saveConversation = async (changes: Partial<Conversation> = {}) => {
+      const current = activeConversation();
+      if (!current) return;
+      const { modelUrl, settings, kvSettings } = get();
+      const conversation = { ...current, modelUrl, settings, kvSettings, ...changes };
+      set((s) => ({ conversations: s.conversations.map((c) => (c.id === conversation.id ? conversation : c)) }));
+      await saved(repository.putConversation(conversation));
+    };
+
+    /** The open conversation's id, creating (and saving) it with the first message as its title. */
+    const ensureConversation = async (firstMessage: string): Promise<string> => {
+      const existing = get().activeId;
+      if (existing) return existing;
+      const { modelUrl, settings, kvSettings } = get();
+      const time = now();
+      const conversation: Conversation = {
+        id: newId(), title: titleOf(firstMessage), createdAt: time, updatedAt: time, modelUrl, settings, kvSettings,
+      };
+      set((s) => ({ conversations: [conversation, ...s.conversations], activeId: conversation.id }));
+      await saved(repository.putConversation(conversation));
+      return conversation.id;
+    };
+
+    const setStats = (stats: EngineStats) =>
+      set((s) => (s.model.phase === 'ready' ? { model: { ...s.model, stats } } : {}));
+
+    const putMessage = (conversationId: string, position: number, message: TranscriptMessage) =>
+      saved(repository.putMessage(conversationId, position, message));
+
+    /** Streams a reply to `history` (ending with the user's message) into the transcript and IndexedDB. */
+    const generateReply = async (conversationId: string, history: TranscriptMessage[]) => {
+      const { settings } = get();
+      let reply: TranscriptMessage = { id: newId(), role: 'assistant', content: '' };
+      const position = history.length;
+      set({ messages: [...history, reply], generating: true, error: null, kvError: null });
+      const messages: ChatMessage[] = history.map(({ role, content }) => ({ role, content }));
+      if (settings.systemPrompt.trim()) messages.unshift({ role: 'system', content: settings.systemPrompt });
+      let lastSave = -Infinity;
+      let lastStats = now();
+      try {
+        const stream = engine().generate({
+          messages,
+          stream: true,
+          max_tokens: settings.maxTokens,
+          temperature: settings.temperature,
+          top_p: settings.topP,
+        });
+        for await (const chunk of stream) {
+          const choice = chunk.choices[0];
+          reply = {
+            ...reply,
+            content: reply.content + (choice?.delta.content ?? ''),
+            usage: chunk.usage ?? reply.usage,
+            finishReason: choice?.finish_reason ?? reply.finishReason,
+          };
+          const current = reply;
+          set((s) => ({ messages: s.messages.map((m) => (m.id === current.id ? current : m)) }));
+          const time = now();
+          if (time - lastSave >= SAVE_INTERVAL_MS) {
+            lastSave = time;
+            void putMessage(conversationId, position, reply);
+          }
+          if (time - lastStats >= STATS_INTERVAL_MS) {
+            lastStats = time;
+            void get().refreshStats();
+          }
+        }
+        await putMessage(conversationId, position, reply);
+        setStats(await engine().stats());
+      } catch (err) {
+        // A reply that produced nothing is noise in the transcript; partial text is kept.
+        if (reply.content === '') {
+          set((s) => ({ messages: s.messages.filter((m) => m.id !== reply.id) }));
+          await saved(repository.truncateMessages(conversationId, position));
+        } else {
+          await putMessage(conversationId, position, reply);
+        }
+        fail(err);
+      } finally {
+        set({ generating: false });
+      }
+    };
+
+    const canGenerate = () => get().model.phase === 'ready' && !get().generating;
+
     return {
       webgpu: 'checking',
       modelUrl,
       model: { phase: 'idle' },
+      conversations: [],
+      activeId: null,
       messages: [],
+      searchHits: null,
       generating: false,
-      settings: DEFAULT_SETTINGS,
+      settings: DEFAULT_GENERATION_SETTINGS,
+      kvSettings: DEFAULT_KV_SETTINGS,
+      applyingKv: false,
+      kvError: null,
       error: null,
 
       async detectWebGpu(gpu) {
@@ -114,29 +270,113 @@ export function chatState({ connect, modelUrl }: ChatStoreOptions): StateCreator
         set({ webgpu: adapter ? 'available' : 'unavailable' });
       },
 
+      async init() {
+        try {
+          const conversations = await repository.listConversations();
+          set({ conversations });
+          const latest = conversations[0];
+          if (latest && get().activeId === null && get().messages.length === 0) await get().openConversation(latest.id);
+        } catch (err) {
+          fail(err);
+        }
+      },
+
+      newConversation() {
+        if (get().generating) return;
+        set({ activeId: null, messages: [], error: null });
+      },
+
+      async openConversation(id) {
+        const conversation = get().conversations.find((c) => c.id === id);
+        if (!conversation || get().generating) return;
+        const messages = await repository.loadMessages(id);
+        set({
+          activeId: id,
+          messages,
+          modelUrl: conversation.modelUrl,
+          settings: { ...DEFAULT_GENERATION_SETTINGS, ...conversation.settings },
+          error: null,
+        });
+        await get().updateKvSettings(conversation.kvSettings);
+      },
+
+      async renameConversation(id, title) {
+        const conversation = get().conversations.find((c) => c.id === id);
+        if (!conversation || !title.trim()) return;
+        const renamed = { ...conversation, title: title.trim() };
+        set((s) => ({ conversations: s.conversations.map((c) => (c.id === id ? renamed : c)) }));
+        await saved(repository.putConversation(renamed));
+      },
+
+      async deleteConversation(id) {
+        if (get().generating && get().activeId === id) return;
+        set((s) => ({
+          conversations: s.conversations.filter((c) => c.id !== id),
+          ...(s.activeId === id ? { activeId: null, messages: [] } : {}),
+        }));
+        await saved(repository.deleteConversation(id));
+      },
+
+      async search(query) {
+        if (!query.trim()) {
+          set({ searchHits: null });
+          return;
+        }
+        set({ searchHits: await repository.searchConversations(query.trim()) });
+      },
+
       setModelUrl(url) {
         set({ modelUrl: url });
       },
 
       updateSettings(patch) {
         const settings = { ...get().settings };
-        for (const key of Object.keys(patch) as (keyof GenerationSettings)[]) {
+        for (const key of Object.keys(GENERATION_SETTINGS) as NumericGenerationSetting[]) {
           const value = patch[key];
           if (value !== undefined && Number.isFinite(value)) settings[key] = clamp(value, GENERATION_SETTINGS[key]);
         }
+        if (patch.systemPrompt !== undefined) settings.systemPrompt = patch.systemPrompt;
         set({ settings });
+        void saveConversation();
+      },
+
+      async updateKvSettings(patch) {
+        const wanted = { ...get().kvSettings, ...patch };
+        const { model } = get();
+        if (model.phase !== 'ready') {
+          set({ kvSettings: wanted, kvError: null });
+          await saveConversation();
+          return;
+        }
+        if (get().generating || get().applyingKv) return;
+        set({ applyingKv: true });
+        try {
+          const { settings, stats } = await engine().setKvSettings(wanted);
+          set({ kvSettings: settings, kvError: null });
+          setStats(stats);
+          await saveConversation();
+        } catch (err) {
+          set({ kvError: asWorkerError(err) });
+        } finally {
+          set({ applyingKv: false });
+        }
       },
 
       async loadModel() {
         if (get().model.phase === 'loading' || get().generating) return;
-        set({ model: { phase: 'loading', progress: null }, error: null });
+        const baseUrl = get().modelUrl.trim();
+        set({ model: { phase: 'loading', progress: null }, error: null, kvError: null });
         try {
-          const { modelId, stats } = await engine().load(get().modelUrl, {
+          const { modelId, stats } = await engine().load(baseUrl, {
+            kv: get().kvSettings,
             onProgress: (progress) => set({ model: { phase: 'loading', progress } }),
           });
-          set({ model: { phase: 'ready', modelId, stats } });
+          set({ model: { phase: 'ready', modelId, baseUrl, stats }, kvSettings: stats.kvSettings });
+          await saveConversation();
         } catch (err) {
           set({ model: { phase: 'idle' } });
+          const error = asWorkerError(err);
+          if (error.code === 'invalid-settings') set({ kvError: error });
           fail(err);
         }
       },
@@ -151,44 +391,53 @@ export function chatState({ connect, modelUrl }: ChatStoreOptions): StateCreator
         }
       },
 
+      async restartEngine() {
+        connection?.terminate();
+        connection = undefined;
+        set({ model: { phase: 'idle' }, generating: false, applyingKv: false });
+        await get().loadModel();
+      },
+
       async send(text) {
-        const { model, generating, messages, settings } = get();
-        if (!text.trim() || model.phase !== 'ready' || generating) return;
-        const question: TranscriptMessage = { id: nextMessageId++, role: 'user', content: text };
-        const reply: TranscriptMessage = { id: nextMessageId++, role: 'assistant', content: '' };
-        const history = [...messages, question];
-        set({ messages: [...history, reply], generating: true, error: null });
-        try {
-          const stream = engine().generate({
-            messages: history.map(({ role, content }) => ({ role, content })),
-            stream: true,
-            max_tokens: settings.maxTokens,
-            temperature: settings.temperature,
-            top_p: settings.topP,
-          });
-          for await (const chunk of stream) {
-            const choice = chunk.choices[0];
-            const delta = choice?.delta.content ?? '';
-            updateMessage(reply.id, (m) => ({
-              ...m,
-              content: m.content + delta,
-              usage: chunk.usage ?? m.usage,
-              finishReason: choice?.finish_reason ?? m.finishReason,
-            }));
-          }
-          const stats = await engine().stats();
-          set((state) => (state.model.phase === 'ready' ? { model: { ...state.model, stats } } : {}));
-        } catch (err) {
-          // A reply that produced nothing is noise in the transcript; partial text is kept.
-          set((state) => ({ messages: state.messages.filter((m) => m.id !== reply.id || m.content !== '') }));
-          fail(err);
-        } finally {
-          set({ generating: false });
-        }
+        if (!text.trim() || !canGenerate()) return;
+        const conversationId = await ensureConversation(text);
+        const question: TranscriptMessage = { id: newId(), role: 'user', content: text };
+        const history = [...get().messages, question];
+        await putMessage(conversationId, history.length - 1, question);
+        await generateReply(conversationId, history);
+      },
+
+      async regenerate() {
+        const { messages, activeId } = get();
+        const last = messages.at(-1);
+        if (!canGenerate() || !activeId || last?.role !== 'assistant') return;
+        const history = messages.slice(0, -1);
+        await saved(repository.truncateMessages(activeId, history.length));
+        await generateReply(activeId, history);
+      },
+
+      async editAndResend(messageId, text) {
+        const { messages, activeId } = get();
+        const index = messages.findIndex((m) => m.id === messageId && m.role === 'user');
+        if (!text.trim() || !canGenerate() || !activeId || index < 0) return;
+        const history = [...messages.slice(0, index), { ...messages[index]!, content: text }];
+        await saved(repository.truncateMessages(activeId, index + 1));
+        await putMessage(activeId, index, history[index]!);
+        await generateReply(activeId, history);
       },
 
       stop() {
         if (get().generating) engine().interrupt();
+      },
+
+      async refreshStats() {
+        if (get().model.phase !== 'ready') return;
+        try {
+          setStats(await engine().stats());
+        } catch {
+          // Stats are a view; a failed refresh leaves the last ones shown, and real failures
+          // surface through the request that hit them.
+        }
       },
 
       dismissError() {

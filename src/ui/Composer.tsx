@@ -1,7 +1,7 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { useChat } from '../state/store';
 
-/** The message box: Enter sends, Shift+Enter adds a line; Stop ends the reply being streamed. */
+/** The message box: Enter sends, Shift+Enter adds a line; Stop (or Esc, anywhere on the page) ends the reply being streamed. */
 export function Composer() {
   const [text, setText] = useState('');
   const ready = useChat((s) => s.model.phase === 'ready');
@@ -9,6 +9,15 @@ export function Composer() {
   const send = useChat((s) => s.send);
   const stop = useChat((s) => s.stop);
   const canSend = ready && !generating && text.trim() !== '';
+
+  useEffect(() => {
+    if (!generating) return;
+    const onKeyDown = (event: KeyboardEvent) => {
+      if (event.key === 'Escape') stop();
+    };
+    document.addEventListener('keydown', onKeyDown);
+    return () => document.removeEventListener('keydown', onKeyDown);
+  }, [generating, stop]);
 
   const submit = () => {
     if (!canSend) return;
@@ -29,7 +38,7 @@ export function Composer() {
         aria-label="Message"
         rows={2}
         value={text}
-        placeholder={ready ? 'Message (Enter sends, Shift+Enter for a new line)' : 'Load a model first'}
+        placeholder={ready ? 'Message (Enter sends, Shift+Enter for a new line, Esc stops)' : 'Load a model first'}
         onChange={(event) => setText(event.target.value)}
         onKeyDown={(event) => {
           if (event.key === 'Enter' && !event.shiftKey && !event.nativeEvent.isComposing) {
@@ -37,10 +46,16 @@ export function Composer() {
             submit();
           }
         }}
-        className="min-h-12 flex-1 resize-y rounded-lg border border-slate-300 bg-white px-3 py-2"
+        className="min-h-12 min-w-0 flex-1 resize-y rounded-lg border border-slate-300 bg-white px-3 py-2 dark:border-slate-600 dark:bg-slate-900"
       />
       {generating && (
-        <button data-testid="stop-button" type="button" onClick={stop} className="rounded-lg bg-slate-700 px-4 py-2 font-medium text-white hover:bg-slate-800">
+        <button
+          data-testid="stop-button"
+          type="button"
+          onClick={stop}
+          aria-keyshortcuts="Escape"
+          className="rounded-lg bg-slate-700 px-4 py-2 font-medium text-white hover:bg-slate-800 dark:bg-slate-600 dark:hover:bg-slate-500"
+        >
           Stop
         </button>
       )}

@@ -5,8 +5,7 @@ import { formatBytes } from './formatBytes';
 import { ModelCachedBadge } from './OfflineModels';
 
 function describe(stats: EngineStats): string {
-  return `${stats.architecture} ${stats.quantization}, ${stats.numLayers} layers, weights ${formatBytes(stats.weightBytes)}; ` +
-    `KV cache ${stats.kvTokens}/${stats.kvCapacity} tokens (${formatBytes(stats.kvBytesUsed)} of ${formatBytes(stats.kvBytesAllocated)}); ${stats.adapter}`;
+  return `${stats.architecture} ${stats.quantization}, ${stats.numLayers} layers, weights ${formatBytes(stats.weightBytes)}, context ${stats.kvCapacity} tokens`;
 }
 
 /** The model URL (or a bundled fixture), the Load button, and the load progress or loaded model. */
@@ -33,7 +32,7 @@ export function ModelBar() {
           aria-label="Bundled model"
           value={fixture}
           onChange={(event) => event.target.value && setModelUrl(fixtureUrl(event.target.value as (typeof FIXTURE_MODELS)[number], document.baseURI))}
-          className="rounded border border-slate-300 bg-white px-2 py-1 text-sm"
+          className="rounded border border-slate-300 bg-white px-2 py-1 text-sm dark:border-slate-600 dark:bg-slate-800"
         >
           <option value="">custom URL</option>
           {FIXTURE_MODELS.map((name) => (
@@ -48,7 +47,7 @@ export function ModelBar() {
           value={modelUrl}
           onChange={(event) => setModelUrl(event.target.value)}
           spellCheck={false}
-          className="min-w-0 flex-1 rounded border border-slate-300 bg-white px-2 py-1 font-mono text-sm"
+          className="min-w-0 flex-1 basis-48 rounded border border-slate-300 bg-white px-2 py-1 font-mono text-sm dark:border-slate-600 dark:bg-slate-800"
         />
         <button
           data-testid="load-button"
@@ -65,21 +64,21 @@ export function ModelBar() {
             type="button"
             disabled={generating}
             onClick={() => void unloadModel()}
-            className="rounded border border-slate-300 bg-white px-3 py-1 text-sm hover:bg-slate-100 disabled:opacity-50"
+            className="rounded border border-slate-300 bg-white px-3 py-1 text-sm hover:bg-slate-100 disabled:opacity-50 dark:border-slate-600 dark:bg-slate-800 dark:hover:bg-slate-700"
           >
             Unload
           </button>
         )}
       </form>
       {model.phase === 'loading' && (
-        <div data-testid="load-progress" className="flex items-center gap-2 text-sm text-slate-600">
+        <div data-testid="load-progress" className="flex items-center gap-2 text-sm text-slate-600 dark:text-slate-400">
           <progress value={model.progress?.progress ?? 0} max={1} className="h-2 w-40 shrink-0 accent-teal-700" />
           <span className="truncate">{model.progress?.text ?? 'Starting the engine…'}</span>
         </div>
       )}
       {model.phase === 'ready' && (
-        <p data-testid="model-ready" className="text-sm text-slate-600">
-          <span className="font-medium text-teal-800">{model.modelId}</span> ready: {describe(model.stats)}
+        <p data-testid="model-ready" className="text-sm text-slate-600 dark:text-slate-400">
+          <span className="font-medium text-teal-800 dark:text-teal-300">{model.modelId}</span> ready: {describe(model.stats)}
         </p>
       )}
     </section>

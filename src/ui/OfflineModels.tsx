@@ -26,7 +26,7 @@ function OfflineModelRow({ model }: { model: CachedModel }) {
       <span className="shrink-0 text-slate-500">
         {formatBytes(model.bytes)}, {model.files} files{model.complete ? '' : ' (partial download: loading it needs the network)'}
       </span>
-      <button type="button" onClick={() => setModelUrl(model.baseUrl)} className="rounded border border-slate-300 bg-white px-2 hover:bg-slate-100">
+      <button type="button" onClick={() => setModelUrl(model.baseUrl)} className="rounded border border-slate-300 bg-white px-2 hover:bg-slate-100 dark:border-slate-600 dark:bg-slate-800">
         Use
       </button>
       <button
@@ -34,7 +34,7 @@ function OfflineModelRow({ model }: { model: CachedModel }) {
         type="button"
         disabled={loading}
         onClick={() => void remove(model.baseUrl)}
-        className="rounded border border-slate-300 bg-white px-2 hover:bg-slate-100 disabled:opacity-50"
+        className="rounded border border-slate-300 bg-white px-2 hover:bg-slate-100 disabled:opacity-50 dark:border-slate-600 dark:bg-slate-800"
       >
         Delete
       </button>
@@ -57,8 +57,8 @@ export function OfflineModels() {
   const available = models.filter((m) => m.complete);
   const totalBytes = models.reduce((n, m) => n + m.bytes, 0);
   return (
-    <details data-testid="offline-models" className="rounded-lg border border-slate-200 bg-white px-3 py-2 text-sm">
-      <summary className="cursor-pointer text-slate-700">
+    <details data-testid="offline-models" className="rounded-lg border border-slate-200 bg-white px-3 py-2 text-sm dark:border-slate-700 dark:bg-slate-900">
+      <summary className="cursor-pointer text-slate-700 dark:text-slate-300">
         Available offline: {available.length} {available.length === 1 ? 'model' : 'models'} ({formatBytes(totalBytes)} cached)
         {storage && (
           <span data-testid="storage-estimate" className="text-slate-500">

@@ -1,6 +1,6 @@
 // The page's handle on the engine worker: promises for load/stats/unload and an async iterable for
 // a streamed reply, mirroring the engine's own API so the UI reads as if it held the engine.
-import type { ChatCompletionChunk, ChatCompletionRequest, EngineStats, LoadProgress } from '../engine/api';
+import type { ChatCompletionChunk, ChatCompletionRequest, EngineStats, KvSettings, LoadProgress } from '../engine/api';
 import { internalError, type WorkerError, type WorkerEvent, type WorkerRequest } from './protocol';
 
 export interface LoadedModel {
@@ -10,6 +10,8 @@ export interface LoadedModel {
 
 export interface LoadOptions {
   contextLength?: number;
+  /** KV settings to load with (the engine's defaults otherwise). */
+  kv?: Partial<KvSettings>;
   onProgress?: (progress: LoadProgress) => void;
 }
 
@@ -20,7 +22,11 @@ export interface EngineConnection {
   generate(request: ChatCompletionRequest): AsyncIterable<ChatCompletionChunk>;
   interrupt(): void;
   stats(): Promise<EngineStats>;
+  /** Applies KV settings between replies (fails with code 'invalid-settings' or 'engine-busy'). */
+  setKvSettings(settings: Partial<KvSettings>): Promise<{ settings: KvSettings; stats: EngineStats }>;
   unload(): Promise<void>;
+  /** Ends the worker at once (its GPU memory goes with it); requests in flight fail. */
+  terminate(): void;
 }
 
 /** A failure reported by the worker, with the user-facing message and hint. */
@@ -51,9 +57,9 @@ export class EngineClient implements EngineConnection {
     };
   }
 
-  load(baseUrl: string, { contextLength, onProgress }: LoadOptions = {}): Promise<LoadedModel> {
+  load(baseUrl: string, { contextLength, kv, onProgress }: LoadOptions = {}): Promise<LoadedModel> {
     return this.call(
-      (requestId) => ({ type: 'load', requestId, baseUrl, contextLength }),
+      (requestId) => ({ type: 'load', requestId, baseUrl, contextLength, kv }),
       (event) => {
         if (event.type === 'progress') onProgress?.(event.progress);
         return event.type === 'loaded' ? { modelId: event.modelId, stats: event.stats } : undefined;
@@ -105,11 +111,23 @@ export class EngineClient implements EngineConnection {
     );
   }
 
+  setKvSettings(settings: Partial<KvSettings>): Promise<{ settings: KvSettings; stats: EngineStats }> {
+    return this.call(
+      (requestId) => ({ type: 'setKvSettings', requestId, settings }),
+      (event) => (event.type === 'kvSettings' ? { settings: event.settings, stats: event.stats } : undefined),
+    );
+  }
+
   async unload(): Promise<void> {
     await this.call(
       (requestId) => ({ type: 'unload', requestId }),
       (event) => (event.type === 'unloaded' ? true : undefined),
     );
+  }
+
+  terminate(): void {
+    this.worker.terminate();
+    this.failAll(internalError('the engine was restarted'));
   }
 
   /** Sends one request and settles with the first event `answer` maps to a value, or its error. */

@@ -1,6 +1,6 @@
 // Hosts one engine in a Web Worker, so prefill and decode never block the page. Loads run one after
 // another; a new load replaces (unloads) the engine before fetching the next model.
-import type { ChatCompletionChunk, ChatCompletionRequest, Engine } from '../engine/api';
+import type { ChatCompletionChunk, ChatCompletionRequest, Engine, KvSettings } from '../engine/api';
 import { createEngine } from '../engine/engine';
 import { KvchatError } from '../engine/errors';
 import { internalError, noModelError, type WorkerError, type WorkerEvent, type WorkerRequest } from './protocol';
@@ -30,10 +30,11 @@ function loadedEngine(): Engine {
   return engine;
 }
 
-async function load(requestId: number, baseUrl: string, contextLength?: number): Promise<void> {
+async function load(requestId: number, baseUrl: string, contextLength?: number, kv?: Partial<KvSettings>): Promise<void> {
   await unload();
   engine = await createEngine(baseUrl, {
     contextLength,
+    kv,
     onProgress: (progress) => post({ type: 'progress', requestId, progress }),
   });
   post({ type: 'loaded', requestId, modelId: engine.modelId, stats: engine.stats() });
@@ -69,7 +70,7 @@ self.onmessage = (event: MessageEvent<WorkerRequest>) => {
     post({ type: 'error', requestId: 'requestId' in message ? message.requestId : undefined, error: serialize(err) });
   switch (message.type) {
     case 'load':
-      lifecycle = lifecycle.then(() => load(message.requestId, message.baseUrl, message.contextLength)).catch(fail);
+      lifecycle = lifecycle.then(() => load(message.requestId, message.baseUrl, message.contextLength, message.kv)).catch(fail);
       break;
     case 'unload':
       lifecycle = lifecycle.then(unload).then(() => post({ type: 'unloaded', requestId: message.requestId })).catch(fail);
@@ -83,6 +84,14 @@ self.onmessage = (event: MessageEvent<WorkerRequest>) => {
     case 'stats':
       try {
         post({ type: 'stats', requestId: message.requestId, stats: loadedEngine().stats() });
+      } catch (err) {
+        fail(err);
+      }
+      break;
+    case 'setKvSettings':
+      try {
+        const settings = loadedEngine().setKvSettings(message.settings);
+        post({ type: 'kvSettings', requestId: message.requestId, settings, stats: loadedEngine().stats() });
       } catch (err) {
         fail(err);
       }

@@ -6,17 +6,20 @@ import type {
   CompletionUsage,
   EngineStats,
   FinishReason,
+  KvSettings,
   LoadProgress,
 } from '../engine/api';
 import type { SerializedError } from '../engine/errors';
 
 export type WorkerRequest =
-  | { type: 'load'; requestId: number; baseUrl: string; contextLength?: number }
+  | { type: 'load'; requestId: number; baseUrl: string; contextLength?: number; kv?: Partial<KvSettings> }
   | { type: 'generate'; requestId: number; request: ChatCompletionRequest }
   /** Ends the running generation; its stream still finishes with 'done' (reason 'abort'). */
   | { type: 'interrupt' }
   | { type: 'unload'; requestId: number }
-  | { type: 'stats'; requestId: number };
+  | { type: 'stats'; requestId: number }
+  /** Validates and applies KV settings between replies; the next request re-prefills the conversation. */
+  | { type: 'setKvSettings'; requestId: number; settings: Partial<KvSettings> };
 
 export type WorkerEvent =
   | { type: 'progress'; requestId: number; progress: LoadProgress }
@@ -27,6 +30,8 @@ export type WorkerEvent =
   | { type: 'done'; requestId: number; usage: CompletionUsage; finishReason: FinishReason }
   | { type: 'unloaded'; requestId: number }
   | { type: 'stats'; requestId: number; stats: EngineStats }
+  /** The settings now in effect, and the stats of the rebuilt (empty) cache. */
+  | { type: 'kvSettings'; requestId: number; settings: KvSettings; stats: EngineStats }
   /** requestId is absent when the failure belongs to no request (the worker itself broke). */
   | { type: 'error'; requestId?: number; error: WorkerError };
 
