@@ -11,7 +11,9 @@ test('a browser without WebGPU gets the no-WebGPU panel instead of the chat', as
     const page = await browser.newPage();
     await page.goto(baseURL!);
     await expect(page.getByTestId('no-webgpu')).toContainText('WebGPU is not available in this browser');
+    await expect(page.getByTestId('no-webgpu')).toContainText('chrome://flags/#enable-unsafe-webgpu');
     await expect(page.getByTestId('load-button')).toHaveCount(0);
+    await page.screenshot({ path: test.info().outputPath('no-webgpu.png'), fullPage: true });
   } finally {
     await browser.close();
   }
@@ -28,7 +30,9 @@ test('a model URL that 404s shows the error with a hint, and the page keeps work
   await expect(error).toHaveAttribute('data-code', 'model-fetch');
   await expect(error).toContainText('no-such-model');
   await expect(error).toContainText('Check the model URL');
+  await expect(error.getByTestId('error-action')).toHaveText('Load again');
   await expect(page.getByTestId('model-ready')).toBeHidden();
+  await page.screenshot({ path: test.info().outputPath('download-failed.png'), fullPage: true });
 
   await page.getByRole('combobox', { name: 'Bundled model' }).selectOption('llama-q4f16');
   await expect(page.getByTestId('model-url')).toHaveValue(/\/fixtures\/llama-q4f16\/$/);
