@@ -11,6 +11,7 @@ test('a browser without WebGPU gets the no-WebGPU panel instead of the chat', as
     const page = await browser.newPage();
     await page.goto(baseURL!);
     await expect(page.getByTestId('no-webgpu')).toContainText('WebGPU is not available in this browser');
+    await expect(page.getByTestId('no-webgpu')).toContainText('gave kvchat no GPU adapter');
     await expect(page.getByTestId('no-webgpu')).toContainText('chrome://flags/#enable-unsafe-webgpu');
     await expect(page.getByTestId('load-button')).toHaveCount(0);
     await page.screenshot({ path: test.info().outputPath('no-webgpu.png'), fullPage: true });

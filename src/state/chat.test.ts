@@ -47,6 +47,7 @@ function fakeConnection(reply: ChatCompletionChunk[], failWith?: EngineFailure) 
         if (failWith) throw failWith;
       },
       interrupt: vi.fn(),
+      cancelLoad: vi.fn(),
       stats: vi.fn(async () => ({ ...stats, kvTokens: 7 })),
       setKvSettings: vi.fn(async (settings: Partial<KvSettings>) => {
         kvRequests.push(settings);
@@ -165,6 +166,23 @@ describe('chat store: model and replies', () => {
     expect(store.getState().messages.map((m) => m.role)).toEqual(['user']);
   });
 
+  it('cancels a load: back to idle with no error', async () => {
+    const { connection } = fakeConnection([]);
+    let rejectLoad: (err: unknown) => void = () => {};
+    connection.load.mockImplementationOnce(() => new Promise((_, reject) => (rejectLoad = reject)));
+    connection.cancelLoad.mockImplementation(() =>
+      rejectLoad(new EngineFailure({ code: 'load-cancelled', message: 'cancelled', hint: 'Load it again to resume.' })),
+    );
+    const store = storeWith(connection);
+    const loading = store.getState().loadModel();
+    expect(store.getState().model.phase).toBe('loading');
+    store.getState().cancelLoad();
+    await loading;
+    expect(connection.cancelLoad).toHaveBeenCalledOnce();
+    expect(store.getState().model.phase).toBe('idle');
+    expect(store.getState().error).toBeNull();
+  });
+
   it('returns to idle with the error when loading fails, and switches to the no-WebGPU screen for that code', async () => {
     const { connection } = fakeConnection([]);
     connection.load.mockRejectedValueOnce(new EngineFailure({ code: 'webgpu-unavailable', message: 'no adapter', hint: 'Use Chrome.' }));
@@ -229,8 +247,10 @@ describe('chat store: model and replies', () => {
     const store = storeWith(fakeConnection([]).connection);
     await store.getState().detectWebGpu(undefined);
     expect(store.getState().webgpu).toBe('unavailable');
+    expect(store.getState().error).toBeNull();
     await store.getState().detectWebGpu({ requestAdapter: async () => null } as unknown as GPU);
     expect(store.getState().webgpu).toBe('unavailable');
+    expect(store.getState().error).toMatchObject({ code: 'webgpu-unavailable', message: expect.stringContaining('no GPU adapter') });
     await store.getState().detectWebGpu({ requestAdapter: async () => ({}) } as unknown as GPU);
     expect(store.getState().webgpu).toBe('available');
   });

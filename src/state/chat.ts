@@ -3,7 +3,7 @@
 // and KV settings, with the actions that drive the engine worker. Components subscribe with selectors.
 import type { StateCreator } from 'zustand';
 import type { ChatMessage, CompletionUsage, EngineStats, FinishReason, KvSettings, LoadProgress } from '../engine/api';
-import { QuotaExceededError } from '../engine/errors';
+import { QuotaExceededError, WebGpuUnavailableError } from '../engine/errors';
 import { DEFAULT_KV_SETTINGS } from '../engine/kv/settings';
 import { EngineFailure, type EngineConnection } from '../worker/client';
 import { internalError, type WorkerError } from '../worker/protocol';
@@ -58,6 +58,7 @@ export const SAVE_INTERVAL_MS = 250;
 /** While a reply streams, the memory stats are refreshed this often. */
 export const STATS_INTERVAL_MS = 500;
 const TITLE_LENGTH = 48;
+const NO_ADAPTER = 'This browser has WebGPU but gave kvchat no GPU adapter: WebGPU is disabled, or the GPU or its driver is blocklisted.';
 
 export type ModelStatus =
   | { phase: 'idle' }
@@ -102,6 +103,8 @@ export interface ChatState {
   /** Applies KV settings: live through the engine when a model is loaded (between replies), else at the next load. */
   updateKvSettings(patch: Partial<KvSettings>): Promise<void>;
   loadModel(): Promise<void>;
+  /** Stops a load in progress; what was downloaded stays cached, so loading again resumes. */
+  cancelLoad(): void;
   /** Frees the model's GPU memory; the transcript stays. */
   unloadModel(): Promise<void>;
   /** Replaces a broken engine (e.g. after the GPU device was lost) and loads the model again. */
@@ -267,7 +270,9 @@ export function chatState({
       async detectWebGpu(gpu) {
         // Without an adapter (e.g. Chromium without WebGPU enabled) the engine could never start.
         const adapter = gpu ? await gpu.requestAdapter().catch(() => null) : null;
-        set({ webgpu: adapter ? 'available' : 'unavailable' });
+        if (adapter) set({ webgpu: 'available' });
+        else if (!gpu) set({ webgpu: 'unavailable' });
+        else set({ webgpu: 'unavailable', error: new WebGpuUnavailableError(NO_ADAPTER).toJSON() });
       },
 
       async init() {
@@ -376,9 +381,14 @@ export function chatState({
         } catch (err) {
           set({ model: { phase: 'idle' } });
           const error = asWorkerError(err);
+          if (error.code === 'load-cancelled') return;
           if (error.code === 'invalid-settings') set({ kvError: error });
           fail(err);
         }
+      },
+
+      cancelLoad() {
+        if (get().model.phase === 'loading') engine().cancelLoad();
       },
 
       async unloadModel() {

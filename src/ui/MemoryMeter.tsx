@@ -148,7 +148,7 @@ export function MemoryMeter() {
           {formatBytes(stats.kvBytesFp16Equivalent)}
         </Row>
         <Row label="Ratio (used / fp16)" testId="kv-ratio">
-          <span data-ratio={ratio ?? ''}>{ratio === null ? '—' : `${ratio.toFixed(3)} (${(1 / ratio).toFixed(1)}× smaller)`}</span>
+          <span data-ratio={ratio ?? ''}>{ratio === null ? '—' : ratio < 1 ? `${ratio.toFixed(3)} (${(1 / ratio).toFixed(1)}× smaller)` : `${ratio.toFixed(3)} (uncompressed)`}</span>
         </Row>
         <Row label="Weights" testId="weight-bytes">
           {formatBytes(stats.weightBytes)}

@@ -1,4 +1,5 @@
-import type { EngineStats } from '../engine/api';
+import { useEffect, useRef } from 'react';
+import type { EngineStats, LoadProgress } from '../engine/api';
 import { useChat } from '../state/store';
 import { FIXTURE_MODELS, fixtureUrl } from '../state/models';
 import { formatBytes } from './formatBytes';
@@ -6,6 +7,42 @@ import { ModelCachedBadge } from './OfflineModels';
 
 function describe(stats: EngineStats): string {
   return `${stats.architecture} ${stats.quantization}, ${stats.numLayers} layers, weights ${formatBytes(stats.weightBytes)}, context ${stats.kvCapacity} tokens`;
+}
+
+function formatDuration(seconds: number): string {
+  if (seconds < 60) return `${Math.ceil(seconds)} s`;
+  return `${Math.floor(seconds / 60)} min ${Math.ceil(seconds % 60)} s`;
+}
+
+/** Bytes so far, speed and time left of a download, measured from the first progress report. */
+function LoadProgressLine({ progress }: { progress: LoadProgress | null }) {
+  const cancelLoad = useChat((s) => s.cancelLoad);
+  const start = useRef<{ time: number; bytes: number } | null>(null);
+  if (progress && !start.current) start.current = { time: performance.now(), bytes: progress.loadedBytes };
+  const elapsed = start.current ? (performance.now() - start.current.time) / 1000 : 0;
+  const speed = progress && start.current && elapsed > 0.5 ? (progress.loadedBytes - start.current.bytes) / elapsed : 0;
+  const remaining = progress ? progress.totalBytes - progress.loadedBytes : 0;
+  return (
+    <div data-testid="load-progress" className="flex flex-wrap items-center gap-x-3 gap-y-1 text-sm text-slate-600 dark:text-slate-400">
+      <progress aria-label="Download progress" value={progress?.progress ?? 0} max={1} className="h-2 w-40 shrink-0 accent-teal-700" />
+      {progress && progress.totalBytes > 0 && (
+        <span className="tabular-nums">
+          {formatBytes(progress.loadedBytes)} of {formatBytes(progress.totalBytes)}
+          {speed > 0 && ` · ${formatBytes(Math.round(speed))}/s`}
+          {speed > 0 && remaining > 0 && ` · ${formatDuration(remaining / speed)} left`}
+        </span>
+      )}
+      <span className="min-w-0 flex-1 truncate">{progress?.text ?? 'Starting the engine…'}</span>
+      <button
+        data-testid="cancel-load"
+        type="button"
+        onClick={cancelLoad}
+        className="rounded border border-slate-300 px-2 py-0.5 hover:bg-slate-100 dark:border-slate-600 dark:hover:bg-slate-800"
+      >
+        Cancel
+      </button>
+    </div>
+  );
 }
 
 /** The model URL (or a bundled fixture), the Load button, and the load progress or loaded model. */
@@ -18,6 +55,12 @@ export function ModelBar() {
   const unloadModel = useChat((s) => s.unloadModel);
   const fixture = FIXTURE_MODELS.find((name) => fixtureUrl(name, document.baseURI) === modelUrl) ?? '';
   const loading = model.phase === 'loading';
+
+  // A loaded model lives in Cache Storage; ask the browser not to evict it under storage pressure.
+  const ready = model.phase === 'ready';
+  useEffect(() => {
+    if (ready) void navigator.storage?.persisted?.().then((persisted) => persisted || navigator.storage.persist());
+  }, [ready]);
 
   return (
     <section className="flex flex-col gap-2">
@@ -70,12 +113,7 @@ export function ModelBar() {
           </button>
         )}
       </form>
-      {model.phase === 'loading' && (
-        <div data-testid="load-progress" className="flex items-center gap-2 text-sm text-slate-600 dark:text-slate-400">
-          <progress value={model.progress?.progress ?? 0} max={1} className="h-2 w-40 shrink-0 accent-teal-700" />
-          <span className="truncate">{model.progress?.text ?? 'Starting the engine…'}</span>
-        </div>
-      )}
+      {model.phase === 'loading' && <LoadProgressLine progress={model.progress} />}
       {model.phase === 'ready' && (
         <p data-testid="model-ready" className="text-sm text-slate-600 dark:text-slate-400">
           <span className="font-medium text-teal-800 dark:text-teal-300">{model.modelId}</span> ready: {describe(model.stats)}

@@ -21,6 +21,8 @@ export interface EngineConnection {
   /** Yields every chunk of the reply, the last one carrying finish_reason and usage. */
   generate(request: ChatCompletionRequest): AsyncIterable<ChatCompletionChunk>;
   interrupt(): void;
+  /** Aborts the load in progress (it fails with code 'load-cancelled'). */
+  cancelLoad(): void;
   stats(): Promise<EngineStats>;
   /** Applies KV settings between replies (fails with code 'invalid-settings' or 'engine-busy'). */
   setKvSettings(settings: Partial<KvSettings>): Promise<{ settings: KvSettings; stats: EngineStats }>;
@@ -102,6 +104,10 @@ export class EngineClient implements EngineConnection {
 
   interrupt(): void {
     this.post({ type: 'interrupt' });
+  }
+
+  cancelLoad(): void {
+    this.post({ type: 'cancelLoad' });
   }
 
   stats(): Promise<EngineStats> {

@@ -3,11 +3,13 @@
 import type { ChatCompletionChunk, ChatCompletionRequest, Engine, KvSettings } from '../engine/api';
 import { createEngine } from '../engine/engine';
 import { KvchatError } from '../engine/errors';
-import { internalError, noModelError, type WorkerError, type WorkerEvent, type WorkerRequest } from './protocol';
+import { internalError, loadCancelledError, noModelError, type WorkerError, type WorkerEvent, type WorkerRequest } from './protocol';
 
 declare const self: DedicatedWorkerGlobalScope;
 
 let engine: Engine | null = null;
+/** Aborts the load in progress, if any. */
+let loadAbort: AbortController | null = null;
 /** Chains loads and unloads so a second load never races the first for the GPU. */
 let lifecycle: Promise<void> = Promise.resolve();
 
@@ -20,6 +22,7 @@ function post(event: WorkerEvent): void {
 
 function serialize(err: unknown): WorkerError {
   if (err instanceof KvchatError) return err.toJSON();
+  if (err instanceof DOMException && err.name === 'AbortError') return loadCancelledError;
   if (err instanceof NoModelLoaded) return noModelError;
   console.error(err);
   return internalError(err instanceof Error ? err.message : String(err));
@@ -32,11 +35,17 @@ function loadedEngine(): Engine {
 
 async function load(requestId: number, baseUrl: string, contextLength?: number, kv?: Partial<KvSettings>): Promise<void> {
   await unload();
-  engine = await createEngine(baseUrl, {
-    contextLength,
-    kv,
-    onProgress: (progress) => post({ type: 'progress', requestId, progress }),
-  });
+  loadAbort = new AbortController();
+  try {
+    engine = await createEngine(baseUrl, {
+      contextLength,
+      kv,
+      signal: loadAbort.signal,
+      onProgress: (progress) => post({ type: 'progress', requestId, progress }),
+    });
+  } finally {
+    loadAbort = null;
+  }
   post({ type: 'loaded', requestId, modelId: engine.modelId, stats: engine.stats() });
 }
 
@@ -77,6 +86,9 @@ self.onmessage = (event: MessageEvent<WorkerRequest>) => {
       break;
     case 'generate':
       generate(message.requestId, message.request).catch(fail);
+      break;
+    case 'cancelLoad':
+      loadAbort?.abort();
       break;
     case 'interrupt':
       engine?.interruptGenerate();

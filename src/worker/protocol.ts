@@ -14,6 +14,9 @@ import type { SerializedError } from '../engine/errors';
 export type WorkerRequest =
   | { type: 'load'; requestId: number; baseUrl: string; contextLength?: number; kv?: Partial<KvSettings> }
   | { type: 'generate'; requestId: number; request: ChatCompletionRequest }
+  /** Aborts the load in progress; its request fails with code 'load-cancelled'. Files already
+   *  downloaded stay in the cache, so the next load resumes from them. */
+  | { type: 'cancelLoad' }
   /** Ends the running generation; its stream still finishes with 'done' (reason 'abort'). */
   | { type: 'interrupt' }
   | { type: 'unload'; requestId: number }
@@ -35,11 +38,15 @@ export type WorkerEvent =
   /** requestId is absent when the failure belongs to no request (the worker itself broke). */
   | { type: 'error'; requestId?: number; error: WorkerError };
 
-/** The engine's typed errors, plus the worker's own: 'no-model' (a request before any load) and
- *  'internal' (anything the engine did not anticipate). */
-export type WorkerError = SerializedError | { code: 'no-model' | 'internal'; message: string; hint: string };
+/** The engine's typed errors, plus the worker's own: 'no-model' (a request before any load),
+ *  'load-cancelled' (the user cancelled a load) and 'internal' (anything the engine did not anticipate). */
+export type WorkerError = SerializedError | { code: 'no-model' | 'internal' | 'load-cancelled'; message: string; hint: string };
 
 export const noModelError: WorkerError = { code: 'no-model', message: 'No model is loaded.', hint: 'Load a model first.' };
+
+export const loadCancelledError: WorkerError = {
+  code: 'load-cancelled', message: 'Loading the model was cancelled.', hint: 'Load it again to resume: files already downloaded are kept.',
+};
 
 export function internalError(detail: string): WorkerError {
   return {
