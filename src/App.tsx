@@ -3,6 +3,7 @@ import { useChat } from './state/store';
 import { Composer } from './ui/Composer';
 import { ErrorPanel } from './ui/ErrorPanel';
 import { MemoryMeter } from './ui/MemoryMeter';
+import { ModelCatalog } from './ui/ModelCatalog';
 import { ModelBar } from './ui/ModelBar';
 import { NoWebGpu } from './ui/NoWebGpu';
 import { NeedsNetwork, OfflineModels } from './ui/OfflineModels';
@@ -80,6 +81,7 @@ export function App() {
         {chatAvailable ? (
           <>
             <ModelBar />
+            <ModelCatalog />
             <OfflineModels />
             <ErrorPanel />
             <NeedsNetwork />
