@@ -11,6 +11,12 @@ import kiviQuantKeys from '../../../shaders/kivi_quant_keys.wgsl?raw';
 import kiviQuantValues from '../../../shaders/kivi_quant_values.wgsl?raw';
 import kvAppendF16 from '../../../shaders/kv_append_f16.wgsl?raw';
 import kvCompactF16 from '../../../shaders/kv_compact_f16.wgsl?raw';
+import kvPoolLmba from '../../../shaders/kv_pool_lmba.wgsl?raw';
+import kvPositionsAppend from '../../../shaders/kv_positions_append.wgsl?raw';
+import kvScoreFp16 from '../../../shaders/kv_score_fp16.wgsl?raw';
+import kvScoreKivi from '../../../shaders/kv_score_kivi.wgsl?raw';
+import kvSelect from '../../../shaders/kv_select.wgsl?raw';
+import kvWindowCapture from '../../../shaders/kv_window_capture.wgsl?raw';
 import matmulDense from '../../../shaders/matmul_dense.wgsl?raw';
 import matmulQ4 from '../../../shaders/matmul_q4.wgsl?raw';
 import rmsnorm from '../../../shaders/rmsnorm.wgsl?raw';
@@ -33,6 +39,12 @@ export const SHADERS = {
   kivi_quant_values: kiviQuantValues,
   kv_append_f16: kvAppendF16,
   kv_compact_f16: kvCompactF16,
+  kv_pool_lmba: kvPoolLmba,
+  kv_positions_append: kvPositionsAppend,
+  kv_score_fp16: kvScoreFp16,
+  kv_score_kivi: kvScoreKivi,
+  kv_select: kvSelect,
+  kv_window_capture: kvWindowCapture,
   matmul_dense: matmulDense,
   matmul_q4: matmulQ4,
   rmsnorm,
