@@ -55,6 +55,7 @@ test('streams a reply token by token, stops one with Stop and one with Esc, rege
   const second = replies(page).nth(1);
   await expect(page.getByTestId('stop-button')).toBeVisible();
   await expect(second.getByTestId('message-text')).not.toBeEmpty();
+  await expect(second.getByTestId('streaming')).toContainText(/\d+ tokens · [\d.]+ tok\/s/);
   await input.fill('And then?');
   await expect(page.getByTestId('send-button')).toBeDisabled();
   await page.getByTestId('stop-button').click();
@@ -195,6 +196,13 @@ test('a KV setting changed live updates the memory meter: KIVI-2 on a head-dimen
   await page.screenshot({ path: test.info().outputPath('dark.png'), fullPage: true });
   await page.setViewportSize({ width: 390, height: 844 });
   await expect(page.getByTestId('memory-meter')).toBeHidden();
+  await expect(page.getByTestId('new-conversation')).toBeHidden();
+  await page.screenshot({ path: test.info().outputPath('phone-chat.png') });
+  await page.getByRole('button', { name: 'Chats' }).click();
+  await expect(page.getByTestId('new-conversation')).toBeVisible();
+  await page.screenshot({ path: test.info().outputPath('phone-conversations.png') });
+  await page.getByTestId('conversation').getByRole('button').first().click();
+  await expect(page.getByTestId('new-conversation')).toBeHidden();
   await page.getByRole('button', { name: 'Settings', exact: true }).click();
   await expect(page.getByTestId('memory-meter')).toBeVisible();
   await page.screenshot({ path: test.info().outputPath('phone-settings.png') });

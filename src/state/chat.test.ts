@@ -96,8 +96,14 @@ describe('chat store: model and replies', () => {
     await store.getState().loadModel();
     store.getState().updateSettings({ maxTokens: 10, temperature: 5, systemPrompt: 'Be brief.' });
     const contents: string[] = [];
-    store.subscribe((s) => contents.push(s.messages.at(-1)?.content ?? ''));
+    const chunkCounts: number[] = [];
+    store.subscribe((s) => {
+      contents.push(s.messages.at(-1)?.content ?? '');
+      if (s.streamProgress) chunkCounts.push(s.streamProgress.chunks);
+    });
     await store.getState().send('Hi');
+    expect(new Set(chunkCounts)).toEqual(new Set([1, 2]));
+    expect(store.getState().streamProgress).toBeNull();
 
     expect(requests[0]).toMatchObject({
       messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }], max_tokens: 10, temperature: 2, top_p: 0.95,

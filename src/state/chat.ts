@@ -80,6 +80,8 @@ export interface ChatState {
   /** Ids of the conversations matching the sidebar's search; null when not searching. */
   searchHits: Set<string> | null;
   generating: boolean;
+  /** The reply being streamed: text chunks so far (about one per token) and when the first and last came, in ms. */
+  streamProgress: { chunks: number; firstAt: number; lastAt: number } | null;
   settings: GenerationSettings;
   /** The KV settings in effect (or to load the model with). */
   kvSettings: KvSettings;
@@ -223,8 +225,14 @@ export function chatState({
             finishReason: choice?.finish_reason ?? reply.finishReason,
           };
           const current = reply;
-          set((s) => ({ messages: s.messages.map((m) => (m.id === current.id ? current : m)) }));
           const time = now();
+          const progress = get().streamProgress;
+          const streamProgress = !choice?.delta.content
+            ? progress
+            : progress
+              ? { ...progress, chunks: progress.chunks + 1, lastAt: time }
+              : { chunks: 1, firstAt: time, lastAt: time };
+          set((s) => ({ messages: s.messages.map((m) => (m.id === current.id ? current : m)), streamProgress }));
           if (time - lastSave >= SAVE_INTERVAL_MS) {
             lastSave = time;
             void putMessage(conversationId, position, reply);
@@ -246,7 +254,7 @@ export function chatState({
         }
         fail(err);
       } finally {
-        set({ generating: false });
+        set({ generating: false, streamProgress: null });
       }
     };
 
@@ -261,6 +269,7 @@ export function chatState({
       messages: [],
       searchHits: null,
       generating: false,
+      streamProgress: null,
       settings: DEFAULT_GENERATION_SETTINGS,
       kvSettings: DEFAULT_KV_SETTINGS,
       applyingKv: false,
@@ -293,7 +302,8 @@ export function chatState({
 
       async openConversation(id) {
         const conversation = get().conversations.find((c) => c.id === id);
-        if (!conversation || get().generating) return;
+        // A load in progress would apply its KV settings to whichever conversation is open when it ends.
+        if (!conversation || get().generating || get().model.phase === 'loading') return;
         const messages = await repository.loadMessages(id);
         set({
           activeId: id,

@@ -3,8 +3,9 @@ import type { EngineStats, LayerKvBytes } from '../engine/api';
 import { useChat } from '../state/store';
 import { formatBytes } from './formatBytes';
 
-/** A layer's stats; tokensKept/budget appear once the engine reports per-layer eviction. */
-type LayerStats = EngineStats['kvLayers'][number] & { tokensKept?: number; budget?: number };
+/** A layer's stats; keptTokens/budgetTokens (Infinity without eviction) come with engines that evict per layer. */
+type LayerStats = EngineStats['kvLayers'][number] & { keptTokens?: number; budgetTokens?: number };
+type LayerTokens = LayerStats & { keptTokens: number };
 
 const BYTE_KINDS: { key: keyof LayerKvBytes; label: string; colour: string }[] = [
   { key: 'codes', label: 'codes', colour: '#0f766e' },
@@ -68,22 +69,32 @@ function LayerBytesChart({ layers }: { layers: LayerStats[] }) {
   );
 }
 
-/** Tokens kept per layer against its budget, for engines that report them. */
-function LayerTokensChart({ layers }: { layers: (LayerStats & { tokensKept: number })[] }) {
-  const scale = Math.max(1, ...layers.map((l) => Math.max(l.tokensKept, l.budget ?? 0)));
+/** Tokens kept per layer against its budget (when the layer has a finite one). */
+function LayerTokensChart({ layers }: { layers: LayerTokens[] }) {
+  const budgetOf = (layer: LayerTokens) => (Number.isFinite(layer.budgetTokens) ? layer.budgetTokens : undefined);
+  const scale = Math.max(1, ...layers.map((l) => Math.max(l.keptTokens, budgetOf(l) ?? 0)));
   const slot = CHART_WIDTH / layers.length;
   const barWidth = Math.max(1, slot * 0.7);
+  const budgeted = layers.some((l) => budgetOf(l) !== undefined);
   return (
     <figure className="flex flex-col gap-1">
-      <figcaption className="text-xs font-medium">Tokens kept per layer{layers.some((l) => l.budget !== undefined) ? ' (line: budget)' : ''}</figcaption>
-      <svg data-testid="layer-tokens-chart" viewBox={`0 0 ${CHART_WIDTH} ${CHART_HEIGHT}`} className="h-24 w-full" role="img" aria-label="Tokens kept per layer" preserveAspectRatio="none">
+      <figcaption className="text-xs font-medium">Tokens kept per layer{budgeted ? ' (line: budget)' : ''}</figcaption>
+      <svg
+        data-testid="layer-tokens-chart"
+        viewBox={`0 0 ${CHART_WIDTH} ${CHART_HEIGHT}`}
+        className="h-24 w-full"
+        role="img"
+        aria-label={`Tokens kept per layer: ${layers.map((l) => l.keptTokens).join(', ')}`}
+        preserveAspectRatio="none"
+      >
         {layers.map((layer, index) => {
           const x = index * slot + (slot - barWidth) / 2;
-          const height = (layer.tokensKept / scale) * CHART_HEIGHT;
-          const budgetY = layer.budget === undefined ? undefined : CHART_HEIGHT - (layer.budget / scale) * CHART_HEIGHT;
+          const height = (layer.keptTokens / scale) * CHART_HEIGHT;
+          const budget = budgetOf(layer);
+          const budgetY = budget === undefined ? undefined : CHART_HEIGHT - (budget / scale) * CHART_HEIGHT;
           return (
-            <g key={index}>
-              <title>{`Layer ${index}: ${layer.tokensKept} tokens kept${layer.budget === undefined ? '' : ` of a budget of ${layer.budget}`}`}</title>
+            <g key={index} data-testid="layer-tokens" data-kept={layer.keptTokens}>
+              <title>{`Layer ${index}: ${layer.keptTokens} tokens kept${budget === undefined ? '' : ` of a budget of ${budget}`}`}</title>
               <rect x={x} y={CHART_HEIGHT - height} width={barWidth} height={height} fill="#0f766e" />
               {budgetY !== undefined && <line x1={x} x2={x + barWidth} y1={budgetY} y2={budgetY} stroke="#f59e0b" strokeWidth={2} />}
             </g>
@@ -119,7 +130,7 @@ export function MemoryMeter() {
   const tokensLeft = Math.max(0, stats.kvCapacity - stats.kvTokens);
   const bytesPerToken = stats.kvTokens > 0 ? stats.kvBytesUsed / stats.kvTokens : null;
   const layers = stats.kvLayers as LayerStats[];
-  const tokenLayers = layers.filter((l): l is LayerStats & { tokensKept: number } => typeof l.tokensKept === 'number');
+  const tokenLayers = layers.filter((l): l is LayerTokens => typeof l.keptTokens === 'number');
   const fill = stats.kvBytesAllocated > 0 ? stats.kvBytesUsed / stats.kvBytesAllocated : 0;
 
   return (

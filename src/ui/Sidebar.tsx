@@ -6,6 +6,7 @@ const rowButton = 'rounded px-1.5 py-0.5 text-xs text-slate-500 hover:bg-slate-2
 
 function ConversationRow({ conversation, onOpened }: { conversation: Conversation; onOpened: () => void }) {
   const active = useChat((s) => s.activeId === conversation.id);
+  const busy = useChat((s) => s.generating || s.model.phase === 'loading');
   const generating = useChat((s) => s.generating);
   const openConversation = useChat((s) => s.openConversation);
   const renameConversation = useChat((s) => s.renameConversation);
@@ -50,7 +51,7 @@ function ConversationRow({ conversation, onOpened }: { conversation: Conversatio
     >
       <button
         type="button"
-        disabled={generating && !active}
+        disabled={busy && !active}
         aria-current={active ? 'true' : undefined}
         onClick={() => {
           void openConversation(conversation.id);

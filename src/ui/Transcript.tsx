@@ -21,6 +21,18 @@ function UsageLine({ message }: { message: TranscriptMessage }) {
   );
 }
 
+/** Live count and speed of the reply being streamed; the exact usage replaces it at the end. */
+function StreamingLine() {
+  const progress = useChat((s) => s.streamProgress);
+  const seconds = progress ? (progress.lastAt - progress.firstAt) / 1000 : 0;
+  return (
+    <p data-testid="streaming" className="flex items-center gap-2 text-xs text-slate-500 dark:text-slate-400">
+      <span aria-hidden className="animate-pulse">▍</span>
+      {progress ? `${progress.chunks} tokens${seconds > 0 ? ` · ${((progress.chunks - 1) / seconds).toFixed(1)} tok/s` : ''}` : 'Reading the conversation…'}
+    </p>
+  );
+}
+
 const Markdown = memo(function Markdown({ text }: { text: string }) {
   const html = useMemo(() => renderMarkdown(text), [text]);
   return <div data-testid="message-text" className="markdown break-words" dangerouslySetInnerHTML={{ __html: html }} />;
@@ -115,7 +127,7 @@ function Message({ message, streaming, last }: { message: TranscriptMessage; str
       ) : (
         <Markdown text={message.content} />
       )}
-      {streaming && <span aria-hidden className="animate-pulse text-slate-400">▍</span>}
+      {streaming && <StreamingLine />}
       <UsageLine message={message} />
       {!streaming && !editing && (
         <div className="flex gap-1">
