@@ -44,3 +44,39 @@ test('a model URL that 404s shows the error with a hint, and the page keeps work
   await page.getByTestId('send-button').click();
   await expect(page.getByTestId('usage')).toBeVisible();
 });
+
+test('an engine failure mid-reply offers "Restart engine": a fresh worker loads the model, the conversation stays', async ({ page }) => {
+  await page.goto('/');
+  await page.getByRole('combobox', { name: 'Bundled model' }).selectOption('llama-q4f16');
+  await page.getByTestId('load-button').click();
+  await expect(page.getByTestId('model-ready')).toBeVisible();
+  await page.getByTestId('setting-maxTokens').fill('4096');
+  await page.getByTestId('message-input').fill('Hello');
+  await page.getByTestId('message-input').press('Enter');
+  const reply = page.locator('[data-testid="message"][data-role="assistant"]');
+  await expect(reply.getByTestId('message-text')).not.toBeEmpty();
+
+  // A failure outside any request inside the engine's worker (as a GPU callback would raise):
+  // the worker reports it and the reply in flight fails.
+  const engineWorker = page.workers().find((worker) => worker.url().includes('engine.worker'));
+  expect(engineWorker, page.workers().map((w) => w.url()).join(', ')).toBeDefined();
+  await engineWorker!.evaluate(() => {
+    void Promise.reject(new Error('the GPU went away'));
+  });
+  const error = page.getByTestId('error');
+  await expect(error).toHaveAttribute('data-code', 'internal');
+  await expect(error).toContainText('the GPU went away');
+  await expect(page.getByTestId('stop-button')).toBeHidden();
+  await page.screenshot({ path: test.info().outputPath('engine-failed.png'), fullPage: true });
+  const partial = await reply.getByTestId('message-text').innerText();
+
+  await error.getByTestId('error-action').filter({ hasText: 'Restart engine' }).click();
+  await expect(page.getByTestId('model-ready')).toBeVisible();
+  await expect(error).toBeHidden();
+  await expect(reply.getByTestId('message-text')).toHaveText(partial);
+  await page.getByTestId('setting-maxTokens').fill('4');
+  await page.getByTestId('message-input').fill('Still there?');
+  await page.getByTestId('message-input').press('Enter');
+  await expect(reply.nth(1).getByTestId('usage')).toBeVisible();
+  await expect(page.getByTestId('message')).toHaveCount(4);
+});
