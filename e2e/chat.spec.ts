@@ -25,6 +25,8 @@ test('streams a reply token by token, stops one with Stop and one with Esc, rege
   // Every length the streaming reply's text takes, as the page renders it.
   const streamedLengths: number[] = [];
   await page.exposeFunction('recordReplyLength', (length: number) => streamedLengths.push(length));
+  // Short enough that the transcript scrolls after a few messages.
+  await page.setViewportSize({ width: 1280, height: 560 });
   await page.goto('/');
   await page.evaluate(() => {
     new MutationObserver(() => {
@@ -56,6 +58,23 @@ test('streams a reply token by token, stops one with Stop and one with Esc, rege
   await expect(page.getByTestId('stop-button')).toBeVisible();
   await expect(second.getByTestId('message-text')).not.toBeEmpty();
   await expect(second.getByTestId('streaming')).toContainText(/\d+ tokens · [\d.]+ tok\/s/);
+
+  // The transcript follows the reply while the reader is at the bottom, and stays put once they scroll up.
+  const transcript = page.getByTestId('transcript');
+  const scrollState = () =>
+    transcript.evaluate((element) => ({ top: element.scrollTop, fromBottom: element.scrollHeight - element.scrollTop - element.clientHeight }));
+  const replyLength = () => second.getByTestId('message-text').evaluate((element) => element.textContent?.length ?? 0);
+  await expect.poll(async () => (await scrollState()).top).toBeGreaterThan(0);
+  expect((await scrollState()).fromBottom).toBeLessThan(48);
+  await transcript.evaluate((element) => element.scrollTo({ top: 0 }));
+  const lengthWhenScrolledUp = await replyLength();
+  await expect.poll(replyLength).toBeGreaterThan(lengthWhenScrolledUp + 10);
+  expect((await scrollState()).top).toBe(0);
+  await transcript.evaluate((element) => element.scrollTo({ top: element.scrollHeight }));
+  const lengthAtBottom = await replyLength();
+  await expect.poll(replyLength).toBeGreaterThan(lengthAtBottom + 10);
+  expect((await scrollState()).fromBottom).toBeLessThan(48);
+
   await input.fill('And then?');
   await expect(page.getByTestId('send-button')).toBeDisabled();
   await page.getByTestId('stop-button').click();

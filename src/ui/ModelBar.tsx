@@ -1,4 +1,4 @@
-import { useEffect, useRef } from 'react';
+import { useEffect, useState } from 'react';
 import type { EngineStats, LoadProgress } from '../engine/api';
 import { useChat } from '../state/store';
 import { FIXTURE_MODELS, fixtureUrl } from '../state/models';
@@ -17,10 +17,13 @@ function formatDuration(seconds: number): string {
 /** Bytes so far, speed and time left of a download, measured from the first progress report. */
 function LoadProgressLine({ progress }: { progress: LoadProgress | null }) {
   const cancelLoad = useChat((s) => s.cancelLoad);
-  const start = useRef<{ time: number; bytes: number } | null>(null);
-  if (progress && !start.current) start.current = { time: performance.now(), bytes: progress.loadedBytes };
-  const elapsed = start.current ? (performance.now() - start.current.time) / 1000 : 0;
-  const speed = progress && start.current && elapsed > 0.5 ? (progress.loadedBytes - start.current.bytes) / elapsed : 0;
+  // Speed is measured from the first report, so bytes served from the cache before it do not count.
+  const [start, setStart] = useState<{ time: number; bytes: number } | null>(null);
+  useEffect(() => {
+    if (progress && !start) setStart({ time: performance.now(), bytes: progress.loadedBytes });
+  }, [progress, start]);
+  const elapsed = start ? (performance.now() - start.time) / 1000 : 0;
+  const speed = progress && start && elapsed > 0.5 ? (progress.loadedBytes - start.bytes) / elapsed : 0;
   const remaining = progress ? progress.totalBytes - progress.loadedBytes : 0;
   return (
     <div data-testid="load-progress" className="flex flex-wrap items-center gap-x-3 gap-y-1 text-sm text-slate-600 dark:text-slate-400">
