@@ -212,7 +212,7 @@ export async function attentionOnly(device: GPUDevice, gpu: GpuModel, submitMs: 
   const { groupSize: G, residualLength: R } = gpu.settings;
   if (gpu.settings.keyBits !== 16 && fullPrecisionTokens(gpu) + 1 >= R + G) await gpu.step(0, GREEDY, []);
   const kv = kvCacheOf(gpu);
-  kv.beginChunk(1);
+  kv.beginChunk(1, gpu.position);
   const submit = async (passes: number): Promise<number> => {
     const encoder = device.createCommandEncoder({ label: 'attention-only' });
     const pass = encoder.beginComputePass();

@@ -72,7 +72,7 @@ export async function* generate(
 
   const prefillStart = performance.now();
   const suffix = cache.suffixToPrefill(prompt);
-  model.forward(suffix);
+  await model.prefill(suffix);
   cache.tokens.push(...suffix);
   let token = await model.sample(sampling(), []);
   const decodeStart = performance.now();

@@ -214,6 +214,15 @@ export class GpuModel {
     }
   }
 
+  /** Runs a prompt like forward(), letting the cache evict (policy permitting) after every chunk,
+   *  so a prompt longer than the cache's capacity fits when a budget keeps the cache small. */
+  async prefill(tokens: ArrayLike<number>): Promise<void> {
+    for (let start = 0; start < tokens.length; start += this.chunk) {
+      this.forward(Array.from({ length: Math.min(this.chunk, tokens.length - start) }, (_, i) => tokens[start + i]));
+      await this.kv.maintain(this.position, 'prefill');
+    }
+  }
+
   /** Samples the next token from the logits left by forward(); `seen` are the distinct tokens to penalise. */
   async sample(sampling: Sampling, seen: ArrayLike<number>): Promise<number> {
     this.checkAlive();
@@ -229,7 +238,9 @@ export class GpuModel {
     const encoder = this.device.createCommandEncoder({ label: 'decode' });
     this.recordForward(encoder, [token]);
     this.recordSample(encoder, sampling, seen);
-    return this.readToken(encoder);
+    const next = await this.readToken(encoder);
+    await this.kv.maintain(this.position, 'decode');
+    return next;
   }
 
   /** The logits of the last forward() (before any penalty), for tests and tools. */
@@ -260,7 +271,7 @@ export class GpuModel {
     device.queue.writeBuffer(this.tokens, 0, Uint32Array.from(tokens));
     device.queue.writeBuffer(this.chunkBatch, 0, Uint32Array.of(T, this.position, 1, 0));
     device.queue.writeBuffer(this.lastRowBatch, 0, Uint32Array.of(1, this.position, 1, T - 1));
-    this.kv.beginChunk(T);
+    this.kv.beginChunk(T, this.position);
 
     const { hiddenSize: hidden, numHeads: H, numKvHeads: KV, headDim: D, intermediateSize: I } = cfg;
     const rows = (outDim: number) => Math.ceil(outDim / 8);

@@ -26,8 +26,16 @@ export interface LayerKvBytes {
   metadata: number;
 }
 
+export interface LayerKv {
+  used: LayerKvBytes;
+  allocated: LayerKvBytes;
+  /** Tokens each head of the layer holds, and its budget (Infinity without eviction). */
+  keptTokens: number;
+  budgetTokens: number;
+}
+
 export interface KvBytes {
-  perLayer: { used: LayerKvBytes; allocated: LayerKvBytes }[];
+  perLayer: LayerKv[];
   used: number;
   allocated: number;
   /** What the tokens kept would take in an fp16 cache. */
@@ -38,17 +46,21 @@ export interface KvCache {
   readonly kind: 'fp16' | 'kivi';
   /** Tokens the cache can hold. */
   readonly capacity: number;
-  /** Tokens held (all layers hold the same count until eviction). */
+  /** Tokens held by the fullest layer (all layers hold the same count until eviction). */
   readonly length: number;
   /** Forgets everything after the first `keep` tokens, as far as the layout allows; returns the
    *  tokens actually kept (KIVI cannot un-quantize, so it may keep fewer). */
   truncate(keep: number): number;
-  /** Sets up the uniforms for a chunk of `numTokens` new tokens; call before recording it. */
-  beginChunk(numTokens: number): void;
+  /** Sets up the uniforms for a chunk of `numTokens` new tokens at original positions
+   *  position.. ; call before recording it. */
+  beginChunk(numTokens: number, position: number): void;
   /** Records layer `layer`'s cache update and attention for the chunk into `pass`. */
   recordLayer(pass: GPUComputePassEncoder, layer: number): void;
   /** Commits the chunk's bookkeeping after it has been recorded (and submitted in order). */
   endChunk(): void;
+  /** Evicts (policy permitting) once `seen` tokens went through the model: after a prefill chunk
+   *  down to the budgets, in decode only when a layer is over budget by a whole block. */
+  maintain(seen: number, phase: 'prefill' | 'decode'): Promise<void>;
   bytes(): KvBytes;
   destroy(): void;
 }

@@ -9,5 +9,5 @@ import { isQuantized, type KvSettings } from './settings';
 export function createKvCache(device: GPUDevice, pipelines: PipelineCache, cfg: ModelConfig, capacity: number, settings: KvSettings, io: AttentionIo): KvCache {
   return isQuantized(settings)
     ? new KiviKvCache(device, pipelines, cfg, capacity, settings, io)
-    : new Fp16KvCache(device, pipelines, cfg, capacity, io);
+    : new Fp16KvCache(device, pipelines, cfg, capacity, settings, io);
 }

@@ -1,58 +1,117 @@
 // The fp16 KV cache: per layer, keys and values [KV, capacity, D/2] u32 (f16 pairs), appended by
-// kv_append_f16 and read by the split attention_f16 + attention_reduce.
+// kv_append_f16 and read by the split attention_f16 + attention_reduce. With an evicting policy,
+// layers keep different token counts, and kv_compact_f16 gathers each layer's survivors.
 import { bindKernel, dispatch, type BoundKernel, type PipelineCache } from '../gpu/shaders';
 import type { ModelConfig } from '../model/types';
 import { decodeSplits, type AttentionIo, type KvBytes, type KvCache, type LayerKvBytes } from './cache';
+import { Eviction, type LayerPlan } from './eviction';
+import type { KvSettings } from './settings';
 
 interface Fp16Layer {
   append: BoundKernel;
   attention: BoundKernel;
   reduce: BoundKernel;
-  buffers: GPUBuffer[];
+  compact: BoundKernel | null;
+  keys: GPUBuffer;
+  values: GPUBuffer;
+  /** Batch {numTokens, startPos = tokens kept, numSplits, 0} of this layer's chunk. */
+  batch: GPUBuffer;
+  compaction: GPUBuffer;
+  /** Tokens each head holds. */
+  kept: number;
+  budget: number;
 }
 
 export class Fp16KvCache implements KvCache {
   readonly kind = 'fp16';
-  length = 0;
   private readonly layers: Fp16Layer[];
-  private readonly batch: GPUBuffer;
+  private readonly buffers: GPUBuffer[] = [];
+  private readonly eviction: Eviction | null;
+  /** Scratch of one layer's keys and values for compaction, shared by the layers. */
+  private readonly scratch: { keys: GPUBuffer; values: GPUBuffer } | null;
+  private readonly captureBatch: GPUBuffer;
   private chunkTokens = 0;
   private numSplits = 1;
+  private evicted = false;
+  /** Tokens that went through the cache (the conversation's length); kept tokens are a subset. */
+  private seen = 0;
 
   constructor(
     private readonly device: GPUDevice,
     pipelines: PipelineCache,
     private readonly cfg: ModelConfig,
     readonly capacity: number,
+    settings: KvSettings,
     private readonly io: AttentionIo,
   ) {
     const { numHeads: H, numKvHeads: KV, headDim: D } = cfg;
     const attn = { HEAD_DIM: D, NUM_HEADS: H, NUM_KV_HEADS: KV };
-    this.batch = device.createBuffer({ label: 'fp16KvBatch', size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    const make = (label: string, size: number, usage = storage) => {
+      const b = device.createBuffer({ label, size, usage });
+      this.buffers.push(b);
+      return b;
+    };
+    const uniform = (label: string) => make(label, 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+    const layerBytes = KV * capacity * D * 2;
+    const captureBatch = uniform('fp16CaptureBatch');
+    this.eviction = settings.policy === 'none' ? null : new Eviction(device, pipelines, cfg, capacity, settings, io, captureBatch);
+    this.scratch = this.eviction ? { keys: make('scratchKeys', layerBytes), values: make('scratchValues', layerBytes) } : null;
+    this.captureBatch = captureBatch;
     this.layers = Array.from({ length: cfg.numLayers }, (_, i) => {
-      const size = KV * capacity * D * 2;
-      const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC;
-      const keys = device.createBuffer({ label: `layer${i}.keys`, size, usage });
-      const values = device.createBuffer({ label: `layer${i}.values`, size, usage });
+      const keys = make(`layer${i}.keys`, layerBytes);
+      const values = make(`layer${i}.values`, layerBytes);
+      const batch = uniform(`layer${i}.batch`);
+      const compaction = uniform(`layer${i}.compaction`);
+      const ev = this.eviction?.layers[i];
+      if (ev) {
+        this.eviction!.setScoreKernel(i, bindKernel(device, pipelines.get('kv_score_fp16', { ...attn, MAX_SEQ: capacity, WINDOW: settings.window, CAPACITY: capacity }), [
+          keys, ev.positions, ev.queryRing, ev.statsRing, ev.scores, ev.params,
+        ]));
+      }
       return {
-        append: bindKernel(device, pipelines.get('kv_append_f16', { ...attn, MAX_SEQ: capacity }), [io.qkv, keys, values, this.batch]),
-        attention: bindKernel(device, pipelines.get('attention_f16', { ...attn, MAX_SEQ: capacity }), [io.qkv, keys, values, io.partialAcc, io.partialMl, this.batch]),
-        reduce: bindKernel(device, pipelines.get('attention_reduce', { HEAD_DIM: D, NUM_HEADS: H }), [io.partialAcc, io.partialMl, io.attnOut, this.batch]),
-        buffers: [keys, values],
+        append: bindKernel(device, pipelines.get('kv_append_f16', { ...attn, MAX_SEQ: capacity }), [io.qkv, keys, values, batch]),
+        attention: bindKernel(device, pipelines.get('attention_f16', { ...attn, MAX_SEQ: capacity }), [io.qkv, keys, values, io.partialAcc, io.partialMl, batch]),
+        reduce: bindKernel(device, pipelines.get('attention_reduce', { HEAD_DIM: D, NUM_HEADS: H }), [io.partialAcc, io.partialMl, io.attnOut, batch]),
+        compact: ev
+          ? bindKernel(device, pipelines.get('kv_compact_f16', { HEAD_DIM: D, NUM_KV_HEADS: KV, MAX_SEQ: capacity }), [
+              keys, values, ev.positions, ev.sourceOf, this.scratch!.keys, this.scratch!.values, ev.scratchPositions, compaction,
+            ])
+          : null,
+        keys,
+        values,
+        batch,
+        compaction,
+        kept: 0,
+        budget: Infinity,
       };
     });
   }
 
+  get length(): number {
+    return Math.max(...this.layers.map((l) => l.kept));
+  }
+
   truncate(keep: number): number {
-    this.length = Math.min(keep, this.length);
+    if (keep >= this.seen) return this.length;
+    // After an eviction the kept tokens are no longer a prefix of the conversation: start over.
+    const target = this.evicted ? 0 : keep;
+    for (const l of this.layers) l.kept = Math.min(target, l.kept);
+    this.evicted = false;
+    this.seen = this.length;
     return this.length;
   }
 
-  beginChunk(numTokens: number): void {
+  beginChunk(numTokens: number, position: number): void {
     this.chunkTokens = numTokens;
     // One workgroup per query suffices in prefill; a decode step splits its keys instead.
     this.numSplits = numTokens === 1 ? decodeSplits(this.length + 1, this.io.partialSlots) : 1;
-    this.device.queue.writeBuffer(this.batch, 0, Uint32Array.of(numTokens, this.length, this.numSplits, 0));
+    const { queue } = this.device;
+    this.layers.forEach((l, i) => {
+      queue.writeBuffer(l.batch, 0, Uint32Array.of(numTokens, l.kept, this.numSplits, 0));
+      this.eviction?.beginChunk(i, l.kept, position, numTokens);
+    });
+    if (this.eviction) queue.writeBuffer(this.captureBatch, 0, Uint32Array.of(numTokens, position, this.numSplits, 0));
   }
 
   recordLayer(pass: GPUComputePassEncoder, layer: number): void {
@@ -61,28 +120,72 @@ export class Fp16KvCache implements KvCache {
     const l = this.layers[layer];
     dispatch(pass, l.append, Math.ceil((KV * D) / 2 / 64), T);
     dispatch(pass, l.attention, this.numSplits, H, T);
+    this.eviction?.recordChunk(pass, layer, T);
     dispatch(pass, l.reduce, H, T);
   }
 
   endChunk(): void {
-    this.length += this.chunkTokens;
+    for (const l of this.layers) l.kept += this.chunkTokens;
+    this.seen += this.chunkTokens;
+  }
+
+  async maintain(seen: number, phase: 'prefill' | 'decode'): Promise<void> {
+    const ev = this.eviction;
+    if (!ev) return;
+    const recent = ev.settings.window;
+    const states = this.layers.map((l) => ({ kept: l.kept, recent }));
+    const block = 32;
+    if (!ev.needsEviction(states, seen, phase === 'decode' ? block : 0)) return;
+    const floor = ev.settings.sinks + recent + block;
+    const plans = await ev.select(states, seen, block, floor, (l, budget): LayerPlan => {
+      const newKept = Math.min(this.layers[l].kept, budget);
+      return { evict: newKept < this.layers[l].kept, budget, newKept };
+    });
+    const { device, cfg, scratch } = this;
+    const { numKvHeads: KV, headDim: D } = cfg;
+    const encoder = device.createCommandEncoder({ label: 'evict.fp16' });
+    const selectPass = encoder.beginComputePass();
+    ev.recordSelect(selectPass, plans);
+    selectPass.end();
+    this.layers.forEach((l, i) => {
+      const plan = plans[i];
+      l.budget = plan.budget;
+      if (!plan.evict) return;
+      device.queue.writeBuffer(l.compaction, 0, Uint32Array.of(plan.newKept, 0, 0, 0));
+      const pass = encoder.beginComputePass();
+      dispatch(pass, l.compact!, Math.ceil((plan.newKept * D) / 2 / 64), KV);
+      pass.end();
+      encoder.copyBufferToBuffer(scratch!.keys, 0, l.keys, 0, l.keys.size);
+      encoder.copyBufferToBuffer(scratch!.values, 0, l.values, 0, l.values.size);
+      const positions = ev.layers[i];
+      encoder.copyBufferToBuffer(positions.scratchPositions, 0, positions.positions, 0, positions.positions.size);
+      l.kept = plan.newKept;
+      this.evicted = true;
+    });
+    device.queue.submit([encoder.finish()]);
   }
 
   bytes(): KvBytes {
     const { numKvHeads: KV, headDim: D } = this.cfg;
     const perToken = 2 * KV * D * 2;
     const layerBytes = (tokens: number): LayerKvBytes => ({ codes: 0, scales: 0, fullPrecision: tokens * perToken, metadata: 0 });
-    const perLayer = this.layers.map(() => ({ used: layerBytes(this.length), allocated: layerBytes(this.capacity) }));
+    const perLayer = this.layers.map((l) => ({
+      used: layerBytes(l.kept),
+      allocated: layerBytes(this.capacity),
+      keptTokens: l.kept,
+      budgetTokens: l.budget,
+    }));
+    const kept = this.layers.reduce((n, l) => n + l.kept, 0);
     return {
       perLayer,
-      used: perLayer.length * perToken * this.length,
+      used: perToken * kept,
       allocated: perLayer.length * perToken * this.capacity,
-      fp16Equivalent: perLayer.length * perToken * this.length,
+      fp16Equivalent: perLayer.length * perToken * this.seen,
     };
   }
 
   destroy(): void {
-    for (const l of this.layers) for (const b of l.buffers) b.destroy();
-    this.batch.destroy();
+    for (const b of this.buffers) b.destroy();
+    this.eviction?.destroy();
   }
 }

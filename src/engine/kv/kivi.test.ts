@@ -47,7 +47,7 @@ describe('KiviKvCache accounting', () => {
     const cache = new KiviKvCache(device, pipelines, cfg, 1000, KIVI2, io);
     const prefill = (n: number) => {
       for (let done = 0; done < n; done += 32) {
-        cache.beginChunk(Math.min(32, n - done));
+        cache.beginChunk(Math.min(32, n - done), cache.length);
         cache.endChunk();
       }
     };
@@ -70,7 +70,7 @@ describe('KiviKvCache accounting', () => {
     expect(tables.filter((w) => w.offset < tableWords * 4).length).toBe(3 * KV * 5);
     expect(tables.filter((w) => w.offset === tableWords * 4).at(-1)?.data).toEqual(Uint32Array.of(5, 5));
 
-    cache.beginChunk(1);
+    cache.beginChunk(1, cache.length);
     cache.endChunk();
     expect(cache.length).toBe(301);
   });
@@ -89,7 +89,7 @@ describe('KiviKvCache accounting', () => {
     const { device } = fakeDevice();
     const cache = new KiviKvCache(device, pipelines, cfg, 1000, KIVI2, io);
     for (let i = 0; i < 10; i++) {
-      cache.beginChunk(32);
+      cache.beginChunk(32, cache.length);
       cache.endChunk();
     }
     expect(cache.length).toBe(320);
@@ -97,7 +97,7 @@ describe('KiviKvCache accounting', () => {
     expect(cache.truncate(100)).toBe(96);
     expect(cache.bytes().perLayer[0].used.fullPrecision).toBe(0);
     for (let i = 0; i < 20; i++) {
-      cache.beginChunk(32);
+      cache.beginChunk(32, cache.length);
       cache.endChunk();
     }
     expect(cache.length).toBe(96 + 640);

@@ -7,6 +7,7 @@
 import { bindKernel, dispatch, type BoundKernel, type PipelineCache } from '../gpu/shaders';
 import type { ModelConfig } from '../model/types';
 import { decodeSplits, type AttentionIo, type KvBytes, type KvCache, type LayerKvBytes } from './cache';
+import { Eviction, type LayerPlan } from './eviction';
 import { keyBlockWords, kiviShape, valueBlockWords, type KiviShape } from './layout';
 import type { KvSettings } from './settings';
 
@@ -25,6 +26,12 @@ interface KiviLayer {
   free: number[];
   /** Per head, the blocks the chunk being recorded flushes into (committed by endChunk). */
   pending: number[][];
+  /** Eviction's re-formed blocks: new table [KV, maxBlocksPerHead], compaction uniform and kernels. */
+  newBlockTable: GPUBuffer | null;
+  compaction: GPUBuffer | null;
+  compactKeys: BoundKernel | null;
+  compactValues: BoundKernel | null;
+  budget: number;
 }
 
 export class KiviKvCache implements KvCache {
@@ -39,6 +46,11 @@ export class KiviKvCache implements KvCache {
   private flushBlocks = 0;
   private numSplits = 1;
   private headBlocksDirty = true;
+  private readonly eviction: Eviction | null;
+  private readonly poolBlocks: number;
+  private evicted = false;
+  /** Tokens that went through the cache (the conversation's length); kept tokens are a subset. */
+  private seen = 0;
 
   constructor(
     private readonly device: GPUDevice,
@@ -57,7 +69,9 @@ export class KiviKvCache implements KvCache {
     const { NUM_HEADS, NUM_KV_HEADS, HEAD_DIM, RING } = overrides;
     const pick = <K extends keyof typeof overrides>(...keys: K[]) => Object.fromEntries(keys.map((key) => [key, overrides[key]]));
     this.batch = device.createBuffer({ label: 'kiviBatch', size: 32, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-    const poolBlocks = KV * k.maxBlocksPerHead;
+    this.eviction = settings.policy === 'none' ? null : new Eviction(device, pipelines, cfg, capacity, settings, io, this.batch);
+    // Compaction writes re-formed blocks next to the old ones before freeing them: room for both.
+    const poolBlocks = (this.poolBlocks = KV * k.maxBlocksPerHead * (this.eviction ? 2 : 1));
     const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     this.layers = Array.from({ length: cfg.numLayers }, (_, i) => {
       const make = (name: string, bytes: number) => device.createBuffer({ label: `layer${i}.${name}`, size: bytes, usage: storage });
@@ -65,8 +79,19 @@ export class KiviKvCache implements KvCache {
       const valueBlocks = make('valueBlocks', poolBlocks * valueBlockWords(k) * 4);
       const residualKeys = make('residualKeys', KV * k.ringSlots * (D / 2) * 4);
       const residualValues = make('residualValues', KV * k.ringSlots * (D / 2) * 4);
-      const blockTable = make('blockTable', (poolBlocks + KV) * 4);
+      const tableWords = KV * k.maxBlocksPerHead;
+      const blockTable = make('blockTable', (tableWords + KV) * 4);
       const quant = pick('HEAD_DIM', 'NUM_KV_HEADS', 'GROUP', 'RING', 'MAX_BLOCKS');
+      const ev = this.eviction?.layers[i];
+      const newBlockTable = ev ? make('newBlockTable', tableWords * 4) : null;
+      const compaction = ev ? device.createBuffer({ label: `layer${i}.compaction`, size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }) : null;
+      const compact = { ...pick('HEAD_DIM', 'NUM_KV_HEADS', 'GROUP', 'MAX_BLOCKS'), MAX_SEQ: capacity };
+      if (ev) {
+        const score = { ...pick('HEAD_DIM', 'NUM_HEADS', 'NUM_KV_HEADS', 'GROUP', 'KEY_BITS', 'RING', 'MAX_BLOCKS'), WINDOW: settings.window, CAPACITY: capacity };
+        this.eviction!.setScoreKernel(i, bindKernel(device, pipelines.get('kv_score_kivi', score), [
+          keyBlocks, blockTable, residualKeys, ev.positions, ev.queryRing, ev.statsRing, ev.scores, ev.params,
+        ]));
+      }
       return {
         append: bindKernel(device, pipelines.get('kivi_append', { HEAD_DIM, NUM_HEADS, NUM_KV_HEADS, RING }), [io.qkv, residualKeys, residualValues, this.batch]),
         attention: bindKernel(device, pipelines.get('attention_kivi', overrides), [
@@ -76,23 +101,43 @@ export class KiviKvCache implements KvCache {
         quantKeys: bindKernel(device, pipelines.get('kivi_quant_keys', { ...quant, KEY_BITS: k.keyBits }), [residualKeys, blockTable, keyBlocks, this.batch]),
         quantValues: bindKernel(device, pipelines.get('kivi_quant_values', { ...quant, VALUE_BITS: k.valueBits }), [residualValues, blockTable, valueBlocks, this.batch]),
         blockTable,
-        buffers: [keyBlocks, valueBlocks, residualKeys, residualValues, blockTable],
+        buffers: [keyBlocks, valueBlocks, residualKeys, residualValues, blockTable, ...(newBlockTable ? [newBlockTable] : []), ...(compaction ? [compaction] : [])],
         blocks: Array.from({ length: KV }, () => []),
         free: Array.from({ length: poolBlocks }, (_, b) => poolBlocks - 1 - b),
         pending: Array.from({ length: KV }, () => []),
+        newBlockTable,
+        compaction,
+        compactKeys: ev
+          ? bindKernel(device, pipelines.get('kivi_compact_keys', { ...compact, KEY_BITS: k.keyBits }), [
+              ev.sourceOf, blockTable, newBlockTable!, keyBlocks, ev.positions, ev.scratchPositions, compaction!,
+            ])
+          : null,
+        compactValues: ev
+          ? bindKernel(device, pipelines.get('kivi_compact_values', { ...compact, VALUE_BITS: k.valueBits }), [ev.sourceOf, blockTable, newBlockTable!, valueBlocks, compaction!])
+          : null,
+        budget: Infinity,
       };
     });
   }
 
   get length(): number {
-    return this.layers[0].blocks[0].length * this.shape.groupSize + this.residualLen;
+    return Math.max(...this.layers.map((l) => this.kept(l)));
+  }
+
+  /** Tokens each head of `layer` holds. */
+  private kept(layer: KiviLayer): number {
+    return layer.blocks[0].length * this.shape.groupSize + this.residualLen;
   }
 
   truncate(keep: number): number {
+    if (keep >= this.seen) return this.length;
+    // After an eviction the kept tokens are no longer a prefix of the conversation: start over.
+    if (this.evicted) keep = 0;
     const G = this.shape.groupSize;
+    // Without eviction every layer holds the same blocks.
     const quantized = this.layers[0].blocks[0].length * G;
     if (keep >= quantized) {
-      this.residualLen = Math.min(this.residualLen, keep - quantized);
+      this.residualLen = keep - quantized;
     } else {
       // Tokens inside a block cannot be brought back to fp16: keep whole blocks only.
       const keepBlocks = Math.floor(keep / G);
@@ -103,27 +148,39 @@ export class KiviKvCache implements KvCache {
       this.residualLen = 0;
       this.headBlocksDirty = true;
     }
+    this.evicted = false;
+    this.seen = this.length;
     return this.length;
   }
 
-  beginChunk(numTokens: number): void {
-    const { groupSize: G, residualLength: R, maxBlocksPerHead, numKvHeads } = this.shape;
-    const poolBlocks = numKvHeads * maxBlocksPerHead;
+  beginChunk(numTokens: number, position: number): void {
+    const { groupSize: G, residualLength: R, maxBlocksPerHead } = this.shape;
     this.chunkTokens = numTokens;
     this.flushBlocks = Math.max(0, Math.floor((this.residualLen + numTokens - R) / G));
     this.numSplits = numTokens === 1 ? decodeSplits(this.length + 1, this.io.partialSlots) : 1;
     const { queue } = this.device;
-    for (const layer of this.layers) {
-      if (this.headBlocksDirty) queue.writeBuffer(layer.blockTable, poolBlocks * 4, Uint32Array.from(layer.blocks, (head) => head.length));
-      if (this.flushBlocks === 0) continue;
+    this.writeHeadBlocks();
+    this.layers.forEach((layer, l) => {
+      this.eviction?.beginChunk(l, this.kept(layer), position, numTokens);
+      if (this.flushBlocks === 0) return;
       layer.blocks.forEach((head, h) => {
         const ids = layer.free.splice(layer.free.length - this.flushBlocks).reverse();
         queue.writeBuffer(layer.blockTable, (h * maxBlocksPerHead + head.length) * 4, Uint32Array.from(ids));
         layer.pending[h] = ids;
       });
+    });
+    // startPos is the chunk's original position (kv_window_capture reads it; no KIVI kernel needs slots).
+    queue.writeBuffer(this.batch, 0, Uint32Array.of(numTokens, position, this.numSplits, 0, this.residualStart, this.residualLen, this.flushBlocks, 0));
+  }
+
+  /** Each head's block count, at the tail of every layer's block table, when it changed. */
+  private writeHeadBlocks(): void {
+    if (!this.headBlocksDirty) return;
+    const tableWords = this.shape.numKvHeads * this.shape.maxBlocksPerHead;
+    for (const layer of this.layers) {
+      this.device.queue.writeBuffer(layer.blockTable, tableWords * 4, Uint32Array.from(layer.blocks, (head) => head.length));
     }
     this.headBlocksDirty = false;
-    queue.writeBuffer(this.batch, 0, Uint32Array.of(numTokens, this.length, this.numSplits, 0, this.residualStart, this.residualLen, this.flushBlocks, 0));
   }
 
   recordLayer(pass: GPUComputePassEncoder, layer: number): void {
@@ -132,6 +189,7 @@ export class KiviKvCache implements KvCache {
     const l = this.layers[layer];
     dispatch(pass, l.append, Math.ceil((KV * D) / 2 / 64), T);
     dispatch(pass, l.attention, this.numSplits, H, T);
+    this.eviction?.recordChunk(pass, layer, T);
     dispatch(pass, l.reduce, H, T);
     if (this.flushBlocks > 0) {
       dispatch(pass, l.quantKeys, ...flushGrid(this.shape, this.flushBlocks));
@@ -147,7 +205,58 @@ export class KiviKvCache implements KvCache {
     }
     this.residualStart = (this.residualStart + this.flushBlocks * G) % ringSlots;
     this.residualLen += this.chunkTokens - this.flushBlocks * G;
+    this.seen += this.chunkTokens;
     if (this.flushBlocks > 0) this.headBlocksDirty = true;
+  }
+
+  async maintain(seen: number, phase: 'prefill' | 'decode'): Promise<void> {
+    const ev = this.eviction;
+    if (!ev) return;
+    const { groupSize: G, maxBlocksPerHead, numKvHeads: KV, headDim: D } = this.shape;
+    // The residual is the protected recent window: eviction re-forms blocks only.
+    const states = this.layers.map((l) => ({ kept: this.kept(l), recent: this.residualLen }));
+    if (!ev.needsEviction(states, seen, phase === 'decode' ? G : 0)) return;
+    this.writeHeadBlocks();
+    const sinkBlocks = Math.ceil(ev.settings.sinks / G);
+    const floor = (sinkBlocks + 1) * G + this.residualLen;
+    const plans = await ev.select(states, seen, G, floor, (l, budget): LayerPlan => {
+      const blocks = this.layers[l].blocks[0].length;
+      const newBlocks = Math.min(blocks, Math.max(sinkBlocks + 1, Math.floor((budget - this.residualLen) / G)));
+      return { evict: newBlocks < blocks, budget, newKept: newBlocks * G + this.residualLen };
+    }, this.residualStart);
+    const { device } = this;
+    const encoder = device.createCommandEncoder({ label: 'evict.kivi' });
+    const selectPass = encoder.beginComputePass();
+    ev.recordSelect(selectPass, plans);
+    selectPass.end();
+    const tableWords = KV * maxBlocksPerHead;
+    const replaced: { layer: KiviLayer; newBlocks: number[][] }[] = [];
+    this.layers.forEach((layer, l) => {
+      const plan = plans[l];
+      layer.budget = plan.budget;
+      if (!plan.evict) return;
+      const newBlocks = (plan.newKept - this.residualLen) / G;
+      const ids = layer.blocks.map(() => layer.free.splice(layer.free.length - newBlocks).reverse());
+      const table = new Uint32Array(tableWords);
+      ids.forEach((headIds, h) => table.set(headIds, h * maxBlocksPerHead));
+      device.queue.writeBuffer(layer.newBlockTable!, 0, table);
+      device.queue.writeBuffer(layer.compaction!, 0, Uint32Array.of(plan.newKept, newBlocks, 0, 0));
+      const pass = encoder.beginComputePass();
+      dispatch(pass, layer.compactKeys!, Math.ceil(D / 64), newBlocks + 1, KV);
+      if (newBlocks > 0) dispatch(pass, layer.compactValues!, Math.ceil(D / 64), newBlocks, KV);
+      pass.end();
+      encoder.copyBufferToBuffer(layer.newBlockTable!, 0, layer.blockTable, 0, tableWords * 4);
+      const positions = ev.layers[l];
+      encoder.copyBufferToBuffer(positions.scratchPositions, 0, positions.positions, 0, positions.positions.size);
+      replaced.push({ layer, newBlocks: ids });
+    });
+    device.queue.submit([encoder.finish()]);
+    for (const { layer, newBlocks } of replaced) {
+      layer.blocks.forEach((head) => layer.free.push(...head));
+      layer.blocks = newBlocks;
+      this.evicted = true;
+    }
+    this.headBlocksDirty = replaced.length > 0 || this.headBlocksDirty;
   }
 
   bytes(): KvBytes {
@@ -162,23 +271,28 @@ export class KiviKvCache implements KvCache {
       metadata: (tableEntries + KV) * 4,
     });
     const total = (b: LayerKvBytes) => b.codes + b.scales + b.fullPrecision + b.metadata;
+    const tableWords = KV * k.maxBlocksPerHead;
+    // Eviction adds a second block table and its per-layer buffers (positions, window, scores).
+    const evictionBytes = this.eviction ? tableWords * 4 + this.eviction.layerBytes() : 0;
     const perLayer = this.layers.map((layer) => {
       const blocks = layer.blocks.reduce((n, head) => n + head.length, 0);
-      return {
-        used: layerBytes(blocks, this.residualLen, blocks),
-        allocated: layerBytes(KV * k.maxBlocksPerHead, k.ringSlots, KV * k.maxBlocksPerHead),
-      };
+      const used = layerBytes(blocks, this.residualLen, blocks);
+      const allocated = layerBytes(this.poolBlocks, k.ringSlots, tableWords);
+      if (this.eviction) used.metadata += KV * this.kept(layer) * 4;
+      allocated.metadata += evictionBytes;
+      return { used, allocated, keptTokens: this.kept(layer), budgetTokens: layer.budget };
     });
     return {
       perLayer,
       used: perLayer.reduce((n, l) => n + total(l.used), 0),
       allocated: perLayer.reduce((n, l) => n + total(l.allocated), 0),
-      fp16Equivalent: this.layers.length * this.length * KV * D * 2 * 2,
+      fp16Equivalent: this.layers.length * this.seen * KV * D * 2 * 2,
     };
   }
 
   destroy(): void {
     for (const l of this.layers) for (const b of l.buffers) b.destroy();
+    this.eviction?.destroy();
     this.batch.destroy();
   }
 }

@@ -1,0 +1,201 @@
+// Eviction steps 1-3 and their bookkeeping for any KV cache (buffers and steps: evictionLayout.ts):
+// positions of kept tokens, the observation window's queries and softmax statistics, scores, LMBA,
+// and selection. The caches own their storage and compaction (step 4); this owns the rest.
+import { bindKernel, dispatch, type BoundKernel, type PipelineCache } from '../gpu/shaders';
+import type { ModelConfig } from '../model/types';
+import { POLICIES, roundToBlocks, type BudgetPolicy } from './budgets';
+import type { AttentionIo } from './cache';
+import { EVICTION_DEFAULTS } from './evictionLayout';
+import type { KvSettings } from './settings';
+
+/** One layer's eviction buffers (evictionLayout.ts). */
+export interface EvictionLayer {
+  positions: GPUBuffer;
+  scratchPositions: GPUBuffer;
+  queryRing: GPUBuffer;
+  statsRing: GPUBuffer;
+  scores: GPUBuffer;
+  pooled: GPUBuffer;
+  lmba: GPUBuffer;
+  newIndex: GPUBuffer;
+  sourceOf: GPUBuffer;
+  /** EvictParams (32 bytes), then the KIVI ring's residualStart (48 bytes in all). */
+  params: GPUBuffer;
+  positionsParams: GPUBuffer;
+  appendPositions: BoundKernel;
+  capture: BoundKernel;
+  score: BoundKernel | null;
+  poolLmba: BoundKernel;
+  select: BoundKernel;
+}
+
+/** What a cache tells the eviction about one layer when an event starts. */
+export interface LayerState {
+  /** Tokens each head holds. */
+  kept: number;
+  /** Newest kept tokens never evicted (the KIVI residual, or the window for fp16). */
+  recent: number;
+}
+
+/** The decision for one layer: how many tokens each head keeps. */
+export interface LayerPlan {
+  evict: boolean;
+  budget: number;
+  newKept: number;
+}
+
+export class Eviction {
+  readonly policy: BudgetPolicy;
+  readonly layers: EvictionLayer[];
+  private readonly lmbaReadback: GPUBuffer;
+  private readonly buffers: GPUBuffer[] = [];
+
+  constructor(
+    private readonly device: GPUDevice,
+    pipelines: PipelineCache,
+    private readonly cfg: ModelConfig,
+    readonly capacity: number,
+    readonly settings: KvSettings,
+    io: AttentionIo,
+    /** The Batch-prefixed uniform whose startPos is the chunk's original position (see kv_window_capture). */
+    captureBatch: GPUBuffer,
+  ) {
+    this.policy = POLICIES[settings.policy];
+    const { numHeads: H, numKvHeads: KV, headDim: D } = cfg;
+    const W = settings.window;
+    const C = capacity;
+    const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    const make = (label: string, bytes: number, usage = storage) => {
+      const b = device.createBuffer({ label, size: Math.max(16, bytes), usage });
+      this.buffers.push(b);
+      return b;
+    };
+    const uniform = (label: string, bytes: number) => make(label, bytes, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+    this.lmbaReadback = make('lmbaReadback', cfg.numLayers * KV * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    this.layers = Array.from({ length: cfg.numLayers }, (_, l) => {
+      const perHead = (name: string) => make(`layer${l}.${name}`, KV * C * 4);
+      const positions = perHead('positions');
+      const scratchPositions = perHead('scratchPositions');
+      const queryRing = make(`layer${l}.queryRing`, W * H * D * 4);
+      const statsRing = make(`layer${l}.statsRing`, W * H * 2 * 4);
+      const scores = perHead('scores');
+      const pooled = perHead('pooled');
+      const lmba = make(`layer${l}.lmba`, KV * 4);
+      const newIndex = perHead('newIndex');
+      const sourceOf = perHead('sourceOf');
+      const params = uniform(`layer${l}.evictParams`, 48);
+      const positionsParams = uniform(`layer${l}.positionsParams`, 16);
+      return {
+        positions, scratchPositions, queryRing, statsRing, scores, pooled, lmba, newIndex, sourceOf, params, positionsParams,
+        appendPositions: bindKernel(device, pipelines.get('kv_positions_append', { NUM_KV_HEADS: KV, CAPACITY: C }), [positions, positionsParams]),
+        capture: bindKernel(device, pipelines.get('kv_window_capture', { HEAD_DIM: D, NUM_HEADS: H, NUM_KV_HEADS: KV, WINDOW: W }), [
+          io.qkv, io.partialMl, queryRing, statsRing, captureBatch,
+        ]),
+        score: null,
+        poolLmba: bindKernel(device, pipelines.get('kv_pool_lmba', { CAPACITY: C }), [scores, pooled, lmba, params]),
+        select: bindKernel(device, pipelines.get('kv_select', { CAPACITY: C }), [positions, pooled, newIndex, sourceOf, params]),
+      };
+    });
+  }
+
+  /** Binds layer `l`'s scoring kernel, which reads the cache's own key storage. */
+  setScoreKernel(l: number, kernel: BoundKernel): void {
+    this.layers[l].score = kernel;
+  }
+
+  /** Per chunk, before recording: where the chunk's tokens go in layer l's positions. */
+  beginChunk(l: number, kept: number, position: number, numTokens: number): void {
+    this.device.queue.writeBuffer(this.layers[l].positionsParams, 0, Uint32Array.of(kept, position, numTokens, 0));
+  }
+
+  /** Per chunk and layer, after the attention partials exist: positions and window capture. */
+  recordChunk(pass: GPUComputePassEncoder, l: number, numTokens: number): void {
+    const layer = this.layers[l];
+    dispatch(pass, layer.appendPositions, Math.ceil(numTokens / 64), this.cfg.numKvHeads);
+    dispatch(pass, layer.capture, this.cfg.numHeads, numTokens);
+  }
+
+  /** Average tokens kept per layer once `seen` tokens went through the model. */
+  averageBudget(seen: number): number {
+    return this.settings.budgetTokens > 0 ? this.settings.budgetTokens : this.settings.budgetFraction * seen;
+  }
+
+  /** Whether some layer holds more than its share: after prefill any excess, in decode a whole block. */
+  needsEviction(states: LayerState[], seen: number, slack: number): boolean {
+    if (!this.policy.evicts) return false;
+    const budget = this.averageBudget(seen);
+    // Without LMBA the budgets are known; with it, a layer may get up to L * B_avg, so check the
+    // cheapest bound: the mean kept must exceed the mean budget.
+    const meanKept = states.reduce((n, s) => n + s.kept, 0) / states.length;
+    return meanKept > budget + slack;
+  }
+
+  /**
+   * Steps 1-3 for every layer: scores, LMBA (read back when the policy needs it), budgets, selection.
+   * `floor` is the fewest tokens a layer may keep; `plan` turns a layer's budget into its new count.
+   * Returns the plan per layer; selection results are in newIndex / sourceOf on the GPU.
+   */
+  async select(
+    states: LayerState[],
+    seen: number,
+    block: number,
+    floor: number,
+    plan: (l: number, budget: number) => LayerPlan,
+    residualStart = 0,
+  ): Promise<LayerPlan[]> {
+    const { device, cfg } = this;
+    const KV = cfg.numKvHeads;
+    const window = Math.min(this.settings.window, seen);
+    const writeParams = (l: number, select: number) => {
+      const params = new ArrayBuffer(48);
+      const words = new Uint32Array(params);
+      words.set([states[l].kept, select, this.settings.sinks, states[l].recent, window, seen]);
+      new Float32Array(params, 24, 1)[0] = EVICTION_DEFAULTS.tau;
+      words[8] = residualStart;
+      device.queue.writeBuffer(this.layers[l].params, 0, params);
+    };
+    states.forEach((_, l) => writeParams(l, 0));
+    const scoring = device.createCommandEncoder({ label: 'evict.score' });
+    const pass = scoring.beginComputePass();
+    this.layers.forEach((layer, l) => {
+      dispatch(pass, layer.score!, Math.ceil(states[l].kept / 64), KV);
+      dispatch(pass, layer.poolLmba, KV);
+    });
+    pass.end();
+    this.layers.forEach((layer, l) => scoring.copyBufferToBuffer(layer.lmba, 0, this.lmbaReadback, l * KV * 4, KV * 4));
+    device.queue.submit([scoring.finish()]);
+
+    let lmba = states.map(() => 0);
+    if (this.policy.needsLmba) {
+      await this.lmbaReadback.mapAsync(GPUMapMode.READ);
+      const heads = new Uint32Array(this.lmbaReadback.getMappedRange().slice(0));
+      this.lmbaReadback.unmap();
+      lmba = states.map((_, l) => heads.subarray(l * KV, (l + 1) * KV).reduce((a, b) => a + b, 0) / KV);
+    }
+    const budgets = roundToBlocks(
+      this.policy.allocate({ numLayers: cfg.numLayers, averageBudget: this.averageBudget(seen), lmba, beta: EVICTION_DEFAULTS.beta }),
+      block,
+      floor,
+    );
+    const plans = budgets.map((budget, l) => plan(l, budget));
+    plans.forEach((p, l) => writeParams(l, p.newKept - (states[l].recent + Math.min(this.settings.sinks, states[l].kept))));
+    return plans;
+  }
+
+  /** Records step 3 (selection) for the layers that evict. */
+  recordSelect(pass: GPUComputePassEncoder, plans: LayerPlan[]): void {
+    this.layers.forEach((layer, l) => {
+      if (plans[l].evict) dispatch(pass, layer.select, this.cfg.numKvHeads);
+    });
+  }
+
+  /** Bytes of one layer's eviction buffers (uniforms and the shared read-back left out). */
+  layerBytes(): number {
+    const l = this.layers[0];
+    return [l.positions, l.scratchPositions, l.queryRing, l.statsRing, l.scores, l.pooled, l.lmba, l.newIndex, l.sourceOf].reduce((n, b) => n + b.size, 0);
+  }
+
+  destroy(): void {
+    for (const b of this.buffers) b.destroy();
+  }
+}
