@@ -153,15 +153,20 @@ export function Transcript() {
   const messages = useChat((s) => s.messages);
   const generating = useChat((s) => s.generating);
   const scroller = useRef<HTMLElement>(null);
-  const following = useRef(true);
   const shownCount = useRef(0);
+  /** The scroll height when the transcript last rendered: where "the bottom" was before new text. */
+  const shownHeight = useRef(0);
 
+  // Decided from the scroll position at render time, not from scroll events, which arrive a frame
+  // late: a reader who has just scrolled up must not be pulled back down by the next token.
   useLayoutEffect(() => {
     const element = scroller.current;
-    // A new message (sent, or another conversation opened) means the user wants to see the end.
-    if (messages.length !== shownCount.current) following.current = true;
+    if (!element) return;
+    const wasAtBottom = element.scrollTop + element.clientHeight >= shownHeight.current - FOLLOW_THRESHOLD_PX;
+    // A new message (sent, or another conversation opened) means the reader wants to see the end.
+    if (wasAtBottom || messages.length !== shownCount.current) element.scrollTop = element.scrollHeight;
     shownCount.current = messages.length;
-    if (element && following.current) element.scrollTop = element.scrollHeight;
+    shownHeight.current = element.scrollHeight;
   }, [messages]);
 
   return (
@@ -169,10 +174,6 @@ export function Transcript() {
       ref={scroller}
       aria-label="Conversation"
       data-testid="transcript"
-      onScroll={(event) => {
-        const element = event.currentTarget;
-        following.current = element.scrollHeight - element.scrollTop - element.clientHeight < FOLLOW_THRESHOLD_PX;
-      }}
       className="flex min-h-0 flex-1 flex-col gap-3 overflow-y-auto rounded-lg border border-slate-200 bg-white p-3 dark:border-slate-700 dark:bg-slate-900"
     >
       {messages.length === 0 && <p className="m-auto text-sm text-slate-500 dark:text-slate-400">Load a model, then say something.</p>}
