@@ -1,8 +1,8 @@
 // The public engine surface, kept close to web-llm's MLCEngineInterface / the OpenAI chat API.
-import type { LayerKvBytes } from './kv/cache';
+import type { LayerKv, LayerKvBytes } from './kv/cache';
 import type { KvSettings } from './kv/settings';
 
-export type { KvSettings, LayerKvBytes };
+export type { KvSettings, LayerKv, LayerKvBytes };
 
 export type Role = 'system' | 'user' | 'assistant';
 
@@ -78,8 +78,8 @@ export interface EngineStats {
   /** What kvTokens would take in an fp16 cache (kvBytesUsed / this is the compression ratio). */
   kvBytesFp16Equivalent: number;
   kvSettings: KvSettings;
-  /** Exact bytes per layer, used and allocated, by kind. */
-  kvLayers: { used: LayerKvBytes; allocated: LayerKvBytes }[];
+  /** Per layer: exact bytes used and allocated by kind, tokens kept and the layer's budget. */
+  kvLayers: LayerKv[];
   weightBytes: number;
   adapter: string;
 }
