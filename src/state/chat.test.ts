@@ -172,6 +172,17 @@ describe('chat store: model and replies', () => {
     expect(store.getState().messages.map((m) => m.role)).toEqual(['user']);
   });
 
+  it('regenerating after a reply that failed before its first token answers the question again', async () => {
+    const failure = new EngineFailure({ code: 'device-lost', message: 'lost', hint: 'Restart the engine.' });
+    const fake = fakeConnection([], failure);
+    const store = storeWith(fake.connection);
+    await store.getState().loadModel();
+    await store.getState().send('Hi');
+    expect(store.getState().messages.map((m) => m.role)).toEqual(['user']);
+    await store.getState().regenerate();
+    expect(fake.requests.map((r) => r.messages.map((m) => m.content))).toEqual([['Hi'], ['Hi']]);
+  });
+
   it('cancels a load: back to idle with no error', async () => {
     const { connection } = fakeConnection([]);
     let rejectLoad: (err: unknown) => void = () => {};

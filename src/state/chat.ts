@@ -112,7 +112,7 @@ export interface ChatState {
   /** Replaces a broken engine (e.g. after the GPU device was lost) and loads the model again. */
   restartEngine(): Promise<void>;
   send(text: string): Promise<void>;
-  /** Replaces the last reply with a new one. */
+  /** Replaces the last reply with a new one (or answers the last question, if its reply failed). */
   regenerate(): Promise<void>;
   /** Rewrites a user message, drops everything after it and asks again. */
   editAndResend(messageId: string, text: string): Promise<void>;
@@ -430,8 +430,9 @@ export function chatState({
       async regenerate() {
         const { messages, activeId } = get();
         const last = messages.at(-1);
-        if (!canGenerate() || !activeId || last?.role !== 'assistant') return;
-        const history = messages.slice(0, -1);
+        if (!canGenerate() || !activeId || !last) return;
+        // After a reply that failed before its first token, the question itself is last.
+        const history = last.role === 'assistant' ? messages.slice(0, -1) : messages;
         await saved(repository.truncateMessages(activeId, history.length));
         await generateReply(activeId, history);
       },

@@ -137,9 +137,9 @@ function Message({ message, streaming, last }: { message: TranscriptMessage; str
               Edit
             </button>
           )}
-          {!user && last && (
+          {last && (
             <button data-testid="regenerate-button" type="button" disabled={!idle} onClick={() => void regenerate()} className={actionButton}>
-              Regenerate
+              {user ? 'Retry' : 'Regenerate'}
             </button>
           )}
         </div>
