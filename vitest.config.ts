@@ -20,14 +20,14 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['src/**/*.test.ts', 'scripts/**/*.test.ts', 'bench/**/*.test.ts'],
-          exclude: ['src/**/*.gpu.test.ts'],
+          exclude: ['src/**/*.gpu.test.ts', 'bench/**/*.gpu.test.ts'],
           environment: 'node',
         },
       },
       {
         test: {
           name: 'gpu',
-          include: ['src/**/*.gpu.test.ts'],
+          include: ['src/**/*.gpu.test.ts', 'bench/**/*.gpu.test.ts'],
           testTimeout: 120_000,
           browser: {
             enabled: true,

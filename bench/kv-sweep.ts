@@ -2,7 +2,6 @@
 // tiny model: for every (model, KV cache variant) a GpuModel is prefilled up to each context in
 // turn (never re-prefilled from 0), and at each context its decode speed, KV bytes and the
 // attention kernels' achieved bandwidth are recorded.
-import type { KvCache } from '../src/engine/kv/cache';
 import { DEFAULT_KV_SETTINGS, KIVI2, type KvSettings } from '../src/engine/kv/settings';
 import { GpuModel, type Sampling } from '../src/engine/gpu/model';
 import type { WeightStore } from '../src/engine/gpu/weights';
@@ -211,7 +210,7 @@ function predictMs(run: Run, last: NonNullable<Run['last']>, prefillTo: number):
 export async function attentionOnly(device: GPUDevice, gpu: GpuModel, submitMs: number): Promise<{ passesPerSubmit: number; msPerPass: number }> {
   const { groupSize: G, residualLength: R } = gpu.settings;
   if (gpu.settings.keyBits !== 16 && fullPrecisionTokens(gpu) + 1 >= R + G) await gpu.step(0, GREEDY, []);
-  const kv = kvCacheOf(gpu);
+  const kv = gpu.kvCache;
   kv.beginChunk(1, gpu.position);
   const submit = async (passes: number): Promise<number> => {
     const encoder = device.createCommandEncoder({ label: 'attention-only' });
@@ -230,13 +229,6 @@ export async function attentionOnly(device: GPUDevice, gpu: GpuModel, submitMs: 
   let best = Infinity;
   for (let i = 0; i < 3; i++) best = Math.min(best, await submit(passesPerSubmit));
   return { passesPerSubmit, msPerPass: best / passesPerSubmit };
-}
-
-/** GpuModel keeps its cache private; the attention-only timing records the cache's own kernels. */
-function kvCacheOf(gpu: GpuModel): KvCache {
-  const kv: unknown = Reflect.get(gpu, 'kv');
-  if (typeof kv !== 'object' || kv === null || !('recordLayer' in kv)) throw new Error('GpuModel no longer keeps its KvCache in `kv`: bench/kv-sweep.ts needs it to time attention alone');
-  return kv as KvCache;
 }
 
 /** Tokens in the fp16 part of layer 0's cache, from the accounting (K and V, f16, per KV head). */

@@ -178,6 +178,11 @@ export class GpuModel {
     return this.kv.length;
   }
 
+  /** The KV cache, for tools that time its kernels alone (bench/). */
+  get kvCache(): KvCache {
+    return this.kv;
+  }
+
   get settings(): KvSettings {
     return this.kvSettings;
   }
