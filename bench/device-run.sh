@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs a Node benchmark (decode or kivi) on the GPU machine from what scripts/device-prepare.sh
+# Runs a Node benchmark (decode, kivi or zigzag) on the GPU machine from what scripts/device-prepare.sh
 # collected (carried as bench/.carry and .gl); the first argument names the benchmark, the rest go
 # to it. Unpacks Node and Dawn under /tmp once per machine, so several runs in one command pay for
 # it once.
@@ -8,12 +8,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bench="${1:?usage: bash bench/device-run.sh decode|kivi [options]}"
+bench="${1:?usage: bash bench/device-run.sh decode|kivi|zigzag [options]}"
 shift
 case "$bench" in
   decode) set -- --fixtures bench/.carry/device/fixtures "$@" ;;
-  kivi) ;;
-  *) echo "device-run: no benchmark $bench (decode or kivi)" >&2; exit 2 ;;
+  kivi | zigzag) ;;
+  *) echo "device-run: no benchmark $bench (decode, kivi or zigzag)" >&2; exit 2 ;;
 esac
 
 stage=/tmp/kvchat-bench
