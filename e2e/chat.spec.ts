@@ -200,6 +200,10 @@ test('a KV setting changed live updates the memory meter: KIVI-2 on a head-dimen
   await input.fill('Tell me something');
   await input.press('Enter');
   await expect(replies(page).nth(1).getByTestId('usage')).toBeVisible();
+  // Every layer holds the whole conversation (no eviction policy): tokens kept per layer = tokens in the cache.
+  const keptTokens = (await meter.getByTestId('kv-tokens').innerText()).split(' / ')[0];
+  await expect(meter.getByTestId('layer-tokens')).toHaveCount(2);
+  await expect(meter.getByTestId('layer-tokens').first()).toHaveAttribute('data-kept', keptTokens!);
   const ratio = Number(await meter.getByTestId('kv-ratio').locator('[data-ratio]').getAttribute('data-ratio'));
   expect(ratio).toBeGreaterThan(0);
   expect(ratio).toBeLessThan(0.5);

@@ -3,9 +3,8 @@ import type { EngineStats, LayerKvBytes } from '../engine/api';
 import { useChat } from '../state/store';
 import { formatBytes } from './formatBytes';
 
-/** A layer's stats; keptTokens/budgetTokens (Infinity without eviction) come with engines that evict per layer. */
-type LayerStats = EngineStats['kvLayers'][number] & { keptTokens?: number; budgetTokens?: number };
-type LayerTokens = LayerStats & { keptTokens: number };
+/** One layer's bytes (used and allocated, by kind), tokens kept, and token budget (Infinity without eviction). */
+type LayerStats = EngineStats['kvLayers'][number];
 
 const BYTE_KINDS: { key: keyof LayerKvBytes; label: string; colour: string }[] = [
   { key: 'codes', label: 'codes', colour: '#0f766e' },
@@ -70,8 +69,8 @@ function LayerBytesChart({ layers }: { layers: LayerStats[] }) {
 }
 
 /** Tokens kept per layer against its budget (when the layer has a finite one). */
-function LayerTokensChart({ layers }: { layers: LayerTokens[] }) {
-  const budgetOf = (layer: LayerTokens) => (Number.isFinite(layer.budgetTokens) ? layer.budgetTokens : undefined);
+function LayerTokensChart({ layers }: { layers: LayerStats[] }) {
+  const budgetOf = (layer: LayerStats) => (Number.isFinite(layer.budgetTokens) ? layer.budgetTokens : undefined);
   const scale = Math.max(1, ...layers.map((l) => Math.max(l.keptTokens, budgetOf(l) ?? 0)));
   const slot = CHART_WIDTH / layers.length;
   const barWidth = Math.max(1, slot * 0.7);
@@ -129,8 +128,7 @@ export function MemoryMeter() {
   const ratio = stats.kvBytesFp16Equivalent > 0 ? stats.kvBytesUsed / stats.kvBytesFp16Equivalent : null;
   const tokensLeft = Math.max(0, stats.kvCapacity - stats.kvTokens);
   const bytesPerToken = stats.kvTokens > 0 ? stats.kvBytesUsed / stats.kvTokens : null;
-  const layers = stats.kvLayers as LayerStats[];
-  const tokenLayers = layers.filter((l): l is LayerTokens => typeof l.keptTokens === 'number');
+  const layers = stats.kvLayers;
   const fill = stats.kvBytesAllocated > 0 ? stats.kvBytesUsed / stats.kvBytesAllocated : 0;
 
   return (
@@ -177,7 +175,7 @@ export function MemoryMeter() {
         </Row>
       </dl>
       {layers.length > 0 && <LayerBytesChart layers={layers} />}
-      {tokenLayers.length > 0 && <LayerTokensChart layers={tokenLayers} />}
+      {layers.length > 0 && <LayerTokensChart layers={layers} />}
       <p className="text-xs text-slate-500 dark:text-slate-400">{stats.adapter}</p>
     </section>
   );
