@@ -264,10 +264,10 @@ export class GpuModel {
     }
   }
 
+  /** Frees the model's own buffers and its KV cache; the weights belong to whoever uploaded them. */
   destroy(): void {
     this.kv.destroy();
     for (const b of this.buffers) b.destroy();
-    this.weights.destroy();
   }
 
   private recordForward(encoder: GPUCommandEncoder, tokens: number[]): void {

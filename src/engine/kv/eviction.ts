@@ -120,14 +120,14 @@ export class Eviction {
     return this.settings.budgetTokens > 0 ? this.settings.budgetTokens : this.settings.budgetFraction * seen;
   }
 
-  /** Whether some layer holds more than its share: after prefill any excess, in decode a whole block. */
-  needsEviction(states: LayerState[], seen: number, slack: number): boolean {
+  /** Whether some layer holds more than its share by more than `slack` tokens (a whole block in
+   *  decode, nothing after prefill): against each layer's budget from the last event, or, before
+   *  the first, the mean kept against the average budget. */
+  needsEviction(states: LayerState[], seen: number, slack: number, budgets: number[]): boolean {
     if (!this.policy.evicts) return false;
-    const budget = this.averageBudget(seen);
-    // Without LMBA the budgets are known; with it, a layer may get up to L * B_avg, so check the
-    // cheapest bound: the mean kept must exceed the mean budget.
+    if (budgets.every(Number.isFinite)) return states.some((s, l) => s.kept > budgets[l] + slack);
     const meanKept = states.reduce((n, s) => n + s.kept, 0) / states.length;
-    return meanKept > budget + slack;
+    return meanKept > this.averageBudget(seen) + slack;
   }
 
   /**

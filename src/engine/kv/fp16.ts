@@ -135,7 +135,7 @@ export class Fp16KvCache implements KvCache {
     const recent = ev.settings.window;
     const states = this.layers.map((l) => ({ kept: l.kept, recent }));
     const block = 32;
-    if (!ev.needsEviction(states, seen, phase === 'decode' ? block : 0)) return;
+    if (!ev.needsEviction(states, seen, phase === 'decode' ? block : 0, this.layers.map((l) => l.budget))) return;
     const floor = ev.settings.sinks + recent + block;
     const plans = await ev.select(states, seen, block, floor, (l, budget): LayerPlan => {
       const newKept = Math.min(this.layers[l].kept, budget);

@@ -215,7 +215,7 @@ export class KiviKvCache implements KvCache {
     const { groupSize: G, maxBlocksPerHead, numKvHeads: KV, headDim: D } = this.shape;
     // The residual is the protected recent window: eviction re-forms blocks only.
     const states = this.layers.map((l) => ({ kept: this.kept(l), recent: this.residualLen }));
-    if (!ev.needsEviction(states, seen, phase === 'decode' ? G : 0)) return;
+    if (!ev.needsEviction(states, seen, phase === 'decode' ? G : 0, this.layers.map((l) => l.budget))) return;
     this.writeHeadBlocks();
     const sinkBlocks = Math.ceil(ev.settings.sinks / G);
     const floor = (sinkBlocks + 1) * G + this.residualLen;
