@@ -42,7 +42,9 @@ export default defineConfig({
         // There are no font files (the CSS uses the system font stack); the favicon (includeAssets),
         // the manifest and its icons are added by the plugin.
         globPatterns: ['**/*.{html,js,css}'],
-        globIgnores: ['fixtures/**'],
+        // Models (fixtures, the demo model) are cached by the engine in 'kvchat-models' when loaded,
+        // never twice; web-llm's catalog chunk (~5 MB, lazy) lists models that need the network anyway.
+        globIgnores: ['fixtures/**', 'models/**', 'assets/catalog-*.js'],
         // The worker chunk is ~4.8 MB; Workbox skips files over 2 MiB by default.
         maximumFileSizeToCacheInBytes: 8 * 1024 * 1024,
         // On the first visit, control the page at once so the app works offline from then on;

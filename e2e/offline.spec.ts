@@ -52,6 +52,7 @@ test('installable: the manifest has what browsers ask for, and the service worke
 test('after one visit online, the app and the model it loaded work with the network off', async ({ page, context }) => {
   await page.goto('/');
   await waitForServiceWorker(page);
+  await page.getByRole('combobox', { name: 'Bundled model' }).selectOption('llama-q4f16');
   await expect(page.getByTestId('model-url')).toHaveValue(/\/fixtures\/llama-q4f16\/$/);
   const modelUrl = await page.getByTestId('model-url').inputValue();
   await page.getByTestId('load-button').click();
