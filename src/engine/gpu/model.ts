@@ -13,6 +13,8 @@ import type { WeightStore } from './weights';
 /** Most sequence splits of a decode step's attention. */
 const MAX_SPLITS = 64;
 const F32 = 4;
+/** Most workgroups in one grid dimension. */
+const MAX_GRID = 65535;
 
 export type Sampling =
   | { kind: 'greedy'; repetitionPenalty: number }
@@ -20,18 +22,35 @@ export type Sampling =
 
 interface LinearKernel {
   spec: LinearSpec;
-  bind(x: GPUBuffer, y: GPUBuffer, batch: GPUBuffer, addToOutput: boolean): BoundKernel;
+  bind(x: GPUBuffer, y: GPUBuffer, batch: GPUBuffer, addToOutput: boolean): BoundLinear;
+}
+
+/** A linear layer bound to its input and output: `chunk` (matmul_q4 / matmul_dense) runs any T,
+ *  `gemv` (matmul_q4_gemv, q4 models only) the T = 1 of decode steps and the lm_head. */
+interface BoundLinear {
+  outDim: number;
+  chunk: BoundKernel;
+  gemv: { kernel: BoundKernel; rows: number } | null;
+}
+
+/** matmul_q4_gemv's tiling for an output width: narrow matrices (o, down, qkv) split rows over 64
+ *  lanes and take 4 rows per workgroup, so there are enough workgroups to fill a large GPU; wide ones
+ *  (gate_up, lm_head) give each thread 2-4 rows that share its x reads. */
+function gemvTiling(outDim: number): { ROWS: number; LANES: number } {
+  if (outDim >= 65536) return { ROWS: 32, LANES: 32 };
+  if (outDim >= 8192) return { ROWS: 16, LANES: 32 };
+  return { ROWS: 4, LANES: 64 };
 }
 
 interface LayerKernels {
   inputNorm: BoundKernel;
-  qkv: BoundKernel;
+  qkv: BoundLinear;
   rope: BoundKernel;
-  o: BoundKernel;
+  o: BoundLinear;
   postNorm: BoundKernel;
-  gateUp: BoundKernel;
+  gateUp: BoundLinear;
   siluMul: BoundKernel;
-  down: BoundKernel;
+  down: BoundLinear;
 }
 
 export class GpuModel {
@@ -55,7 +74,7 @@ export class GpuModel {
   private readonly embed: BoundKernel;
   private readonly layers: LayerKernels[];
   private readonly finalNorm: BoundKernel;
-  private readonly lmHead: BoundKernel;
+  private readonly lmHead: BoundLinear;
   private readonly penalty: BoundKernel;
   private readonly argmax: BoundKernel;
   private readonly topP: BoundKernel;
@@ -124,11 +143,17 @@ export class GpuModel {
         bind: (x, y, batch, addToOutput) => {
           if (isGroupQuantized(cfg.quantization)) {
             const scale = weights.get(names.scale!);
-            const pipeline = this.pipelines.get('matmul_q4', { ...common, SCALE_F16: scale.dtype === 'float16', ADD_TO_OUTPUT: addToOutput });
-            return bindKernel(device, pipeline, [x, w.buffer, scale.buffer, bias, y, batch]);
+            const q4 = { ...common, SCALE_F16: scale.dtype === 'float16', ADD_TO_OUTPUT: addToOutput };
+            const buffers = [x, w.buffer, scale.buffer, bias, y, batch];
+            const tiling = gemvTiling(s.outDim);
+            return {
+              outDim: s.outDim,
+              chunk: bindKernel(device, this.pipelines.get('matmul_q4', q4), buffers),
+              gemv: { kernel: bindKernel(device, this.pipelines.get('matmul_q4_gemv', { ...q4, ...tiling }), buffers), rows: tiling.ROWS },
+            };
           }
           const pipeline = this.pipelines.get('matmul_dense', { ...common, WEIGHT_F16: w.dtype === 'float16', ADD_TO_OUTPUT: addToOutput });
-          return bindKernel(device, pipeline, [x, w.buffer, bias, y, batch]);
+          return { outDim: s.outDim, chunk: bindKernel(device, pipeline, [x, w.buffer, bias, y, batch]), gemv: null };
         },
       };
     };
@@ -279,23 +304,21 @@ export class GpuModel {
     this.kv.beginChunk(T, this.position);
 
     const { hiddenSize: hidden, numHeads: H, numKvHeads: KV, headDim: D, intermediateSize: I } = cfg;
-    const rows = (outDim: number) => Math.ceil(outDim / 8);
-    const tokenGroups = Math.ceil(T / 4);
     const pass = encoder.beginComputePass({ label: 'forward' });
     dispatch(pass, this.embed, isGroupQuantized(cfg.quantization) ? Math.ceil(hidden / 8 / 64) : Math.ceil(hidden / 64), T);
     this.layers.forEach((layer, l) => {
       dispatch(pass, layer.inputNorm, T);
-      dispatch(pass, layer.qkv, rows((H + 2 * KV) * D), tokenGroups);
+      recordLinear(pass, layer.qkv, T);
       dispatch(pass, layer.rope, Math.ceil(((H + KV) * D) / 2 / 64), T);
       this.kv.recordLayer(pass, l);
-      dispatch(pass, layer.o, rows(hidden), tokenGroups);
+      recordLinear(pass, layer.o, T);
       dispatch(pass, layer.postNorm, T);
-      dispatch(pass, layer.gateUp, rows(2 * I), tokenGroups);
+      recordLinear(pass, layer.gateUp, T);
       dispatch(pass, layer.siluMul, Math.ceil(I / 64), T);
-      dispatch(pass, layer.down, rows(hidden), tokenGroups);
+      recordLinear(pass, layer.down, T);
     });
     dispatch(pass, this.finalNorm, 1);
-    dispatch(pass, this.lmHead, rows(cfg.vocabSize), 1);
+    recordLinear(pass, this.lmHead, 1);
     pass.end();
     this.kv.endChunk();
     this.position += T;
@@ -341,4 +364,16 @@ export class GpuModel {
   private checkAlive(): void {
     if (this.lost !== null) throw new DeviceLostError(this.lost);
   }
+}
+
+/** Records `lin` for T tokens: matmul_q4_gemv when T = 1 and the layer has it, else the chunk kernel
+ *  (grids as their headers state). */
+function recordLinear(pass: GPUComputePassEncoder, lin: BoundLinear, T: number): void {
+  if (T === 1 && lin.gemv) {
+    const workgroups = Math.ceil(lin.outDim / lin.gemv.rows);
+    const x = Math.min(workgroups, MAX_GRID);
+    dispatch(pass, lin.gemv.kernel, x, Math.ceil(workgroups / x), 1);
+    return;
+  }
+  dispatch(pass, lin.chunk, Math.ceil(lin.outDim / 8), Math.ceil(T / 4));
 }

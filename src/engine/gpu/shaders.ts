@@ -19,6 +19,7 @@ import kvSelect from '../../../shaders/kv_select.wgsl?raw';
 import kvWindowCapture from '../../../shaders/kv_window_capture.wgsl?raw';
 import matmulDense from '../../../shaders/matmul_dense.wgsl?raw';
 import matmulQ4 from '../../../shaders/matmul_q4.wgsl?raw';
+import matmulQ4Gemv from '../../../shaders/matmul_q4_gemv.wgsl?raw';
 import rmsnorm from '../../../shaders/rmsnorm.wgsl?raw';
 import rope from '../../../shaders/rope.wgsl?raw';
 import sampleArgmax from '../../../shaders/sample_argmax.wgsl?raw';
@@ -47,6 +48,7 @@ export const SHADERS = {
   kv_window_capture: kvWindowCapture,
   matmul_dense: matmulDense,
   matmul_q4: matmulQ4,
+  matmul_q4_gemv: matmulQ4Gemv,
   rmsnorm,
   rope,
   sample_argmax: sampleArgmax,

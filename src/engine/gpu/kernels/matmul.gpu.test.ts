@@ -1,6 +1,6 @@
 // matmul_q4.wgsl and matmul_dense.wgsl against reference `matmul`, with the bias and residual-add
 // variants, for decode (T=1) and prefill with a token count that is not a multiple of the kernels'
-// 4-token tile.
+// 4-token tile; matmul_q4_gemv.wgsl (decode's kernel) likewise, over its ROWS x LANES tilings.
 import { describe, it } from 'vitest';
 import { roundToHalf } from '../../reference/f16';
 import { matmul, weightAt, type Linear } from '../../reference/kernels';
@@ -35,7 +35,16 @@ function matmulBounds(x: Float32Array, lin: Linear, residual: Float32Array | nul
 
 /** Runs one matmul kernel on `x` and checks all of y: poisoned before, or random when the kernel
  *  adds to it. An unused bias binding is poisoned too, so reading it would show. */
-async function checkMatmul(ctx: GpuTestContext, rng: Rng, c: Case, lin: Linear, kernel: 'matmul_q4' | 'matmul_dense', overrides: Record<string, boolean>, weightBuffers: GPUBuffer[]): Promise<void> {
+async function checkMatmul(
+  ctx: GpuTestContext,
+  rng: Rng,
+  c: Case,
+  lin: Linear,
+  kernel: 'matmul_q4' | 'matmul_q4_gemv' | 'matmul_dense',
+  overrides: Record<string, number | boolean>,
+  weightBuffers: GPUBuffer[],
+  grid: [number, number, number] = [Math.ceil(c.outDim / 8), Math.ceil(c.numTokens / 4), 1],
+): Promise<void> {
   const x = rng.normals(c.numTokens * c.inDim);
   const residual = c.addToOutput ? rng.normals(c.numTokens * c.outDim, 4) : null;
   const y = residual ? storage(ctx, residual, 'y') : poisoned(ctx, c.numTokens * c.outDim, 'y');
@@ -45,7 +54,7 @@ async function checkMatmul(ctx: GpuTestContext, rng: Rng, c: Case, lin: Linear, 
     kernel,
     { IN_DIM: c.inDim, OUT_DIM: c.outDim, HAS_BIAS: c.hasBias, ADD_TO_OUTPUT: c.addToOutput, ...overrides },
     [storage(ctx, x), ...weightBuffers, bias, y, batchUniform(ctx, { numTokens: c.numTokens })],
-    [Math.ceil(c.outDim / 8), Math.ceil(c.numTokens / 4)],
+    grid,
   );
   const expected = matmul(x, lin);
   if (residual) expected.forEach((v, i) => (expected[i] = v + residual[i]));
@@ -62,12 +71,45 @@ describe('matmul_q4', () => {
   ])('SCALE_F16=$scaleF16 HAS_BIAS=$hasBias ADD_TO_OUTPUT=$addToOutput, T=$numTokens, [$outDim, $inDim]', async ({ scaleF16, ...c }) => {
     const ctx = await requireDevice();
     const rng = new Rng();
-    const qWeight = rng.words((c.outDim * c.inDim) / 8);
-    const scale = Float32Array.from(rng.uniforms((c.outDim * c.inDim) / 32, 1e-3, 0.1), (s) => (scaleF16 ? roundToHalf(s) : s));
-    const bias = c.hasBias ? rng.normals(c.outDim) : null;
-    const lin: Linear = { kind: 'q4', outDim: c.outDim, inDim: c.inDim, qWeight, scale, bias };
-    await checkMatmul(ctx, rng, c, lin, 'matmul_q4', { SCALE_F16: scaleF16 }, [storage(ctx, qWeight), storage(ctx, scaleF16 ? packHalves(scale) : scale)]);
+    const { lin, buffers } = q4Linear(ctx, rng, c, scaleF16);
+    await checkMatmul(ctx, rng, c, lin, 'matmul_q4', { SCALE_F16: scaleF16 }, buffers);
   });
+});
+
+/** Random q4 weights and scales for `c` (scales rounded to f16 when `scaleF16`), with the buffers the
+ *  q4 kernels bind for them. */
+function q4Linear(ctx: GpuTestContext, rng: Rng, c: Case, scaleF16: boolean): { lin: Linear; buffers: GPUBuffer[] } {
+  const qWeight = rng.words((c.outDim * c.inDim) / 8);
+  const scale = Float32Array.from(rng.uniforms((c.outDim * c.inDim) / 32, 1e-3, 0.1), (s) => (scaleF16 ? roundToHalf(s) : s));
+  const bias = c.hasBias ? rng.normals(c.outDim) : null;
+  const lin: Linear = { kind: 'q4', outDim: c.outDim, inDim: c.inDim, qWeight, scale, bias };
+  return { lin, buffers: [storage(ctx, qWeight), storage(ctx, scaleF16 ? packHalves(scale) : scale)] };
+}
+
+describe('matmul_q4_gemv', () => {
+  // gridX < the workgroups needed folds the rest into grid y (as model.ts does past 65535), leaving
+  // surplus workgroups that must write nothing; T = 3 runs one token per grid z.
+  it.each([
+    { scaleF16: true, rows: 8, lanes: 32, gridX: 0, numTokens: 1, outDim: 37, inDim: 288, hasBias: false, addToOutput: false },
+    { scaleF16: false, rows: 8, lanes: 32, gridX: 0, numTokens: 1, outDim: 61, inDim: 2048, hasBias: true, addToOutput: true },
+    { scaleF16: true, rows: 4, lanes: 64, gridX: 0, numTokens: 1, outDim: 99, inDim: 2048, hasBias: true, addToOutput: false },
+    { scaleF16: false, rows: 2, lanes: 128, gridX: 0, numTokens: 1, outDim: 7, inDim: 96, hasBias: false, addToOutput: true },
+    { scaleF16: true, rows: 16, lanes: 32, gridX: 0, numTokens: 1, outDim: 83, inDim: 1024, hasBias: false, addToOutput: true },
+    { scaleF16: true, rows: 32, lanes: 32, gridX: 3, numTokens: 1, outDim: 131, inDim: 512, hasBias: true, addToOutput: true },
+    { scaleF16: false, rows: 32, lanes: 16, gridX: 0, numTokens: 1, outDim: 45, inDim: 32, hasBias: true, addToOutput: false },
+    { scaleF16: true, rows: 1, lanes: 256, gridX: 5, numTokens: 1, outDim: 11, inDim: 640, hasBias: false, addToOutput: false },
+    { scaleF16: false, rows: 8, lanes: 32, gridX: 0, numTokens: 3, outDim: 29, inDim: 160, hasBias: true, addToOutput: true },
+  ])(
+    'SCALE_F16=$scaleF16 ROWS=$rows LANES=$lanes HAS_BIAS=$hasBias ADD_TO_OUTPUT=$addToOutput, T=$numTokens, [$outDim, $inDim]',
+    async ({ scaleF16, rows, lanes, gridX, ...c }) => {
+      const ctx = await requireDevice();
+      const rng = new Rng();
+      const { lin, buffers } = q4Linear(ctx, rng, c, scaleF16);
+      const workgroups = Math.ceil(c.outDim / rows);
+      const x = gridX || workgroups;
+      await checkMatmul(ctx, rng, c, lin, 'matmul_q4_gemv', { SCALE_F16: scaleF16, ROWS: rows, LANES: lanes }, buffers, [x, Math.ceil(workgroups / x), c.numTokens]);
+    },
+  );
 });
 
 describe('matmul_dense', () => {
