@@ -1,6 +1,7 @@
 // Every WGSL kernel, imported as text. Kernels are specialised only through `override` constants.
 import attentionF16 from '../../../shaders/attention_f16.wgsl?raw';
 import attentionKivi from '../../../shaders/attention_kivi.wgsl?raw';
+import attentionKiviDecode from '../../../shaders/attention_kivi_decode.wgsl?raw';
 import attentionReduce from '../../../shaders/attention_reduce.wgsl?raw';
 import embedDense from '../../../shaders/embed_dense.wgsl?raw';
 import embedQ4 from '../../../shaders/embed_q4.wgsl?raw';
@@ -30,6 +31,7 @@ import siluMul from '../../../shaders/silu_mul.wgsl?raw';
 export const SHADERS = {
   attention_f16: attentionF16,
   attention_kivi: attentionKivi,
+  attention_kivi_decode: attentionKiviDecode,
   attention_reduce: attentionReduce,
   embed_dense: embedDense,
   embed_q4: embedQ4,

@@ -1,6 +1,7 @@
 // The KIVI KV cache on the GPU (DESIGN §5.1-5.2; layouts in kv/layout.ts). Per chunk of T tokens,
 // for every layer: kivi_append puts the new keys/values into the fp16 residual ring,
-// attention_kivi + attention_reduce attend over the quantized blocks and the residual, and
+// attention_kivi (attention_kivi_decode for a single token) + attention_reduce attend over the
+// quantized blocks and the residual, and
 // kivi_quant_keys / kivi_quant_values turn the oldest G residual tokens into a new block while the
 // residual holds R + G or more. The CPU keeps the bookkeeping (ring position, block tables, free
 // pool blocks) and hands it to the kernels through the KvBatch uniform and the tables.
@@ -14,6 +15,8 @@ import type { KvSettings } from './settings';
 interface KiviLayer {
   append: BoundKernel;
   attention: BoundKernel;
+  /** The decode (T = 1) kernel: one workgroup per KV head and split; null past its GQA limit. */
+  attentionDecode: BoundKernel | null;
   reduce: BoundKernel;
   quantKeys: BoundKernel;
   quantValues: BoundKernel;
@@ -97,6 +100,11 @@ export class KiviKvCache implements KvCache {
         attention: bindKernel(device, pipelines.get('attention_kivi', overrides), [
           io.qkv, keyBlocks, valueBlocks, blockTable, residualKeys, residualValues, io.partialAcc, io.partialMl, this.batch,
         ]),
+        attentionDecode: H / KV <= DECODE_MAX_GQA
+          ? bindKernel(device, pipelines.get('attention_kivi_decode', overrides), [
+              io.qkv, keyBlocks, valueBlocks, blockTable, residualKeys, residualValues, io.partialAcc, io.partialMl, this.batch,
+            ])
+          : null,
         reduce: bindKernel(device, pipelines.get('attention_reduce', { HEAD_DIM: D, NUM_HEADS: H }), [io.partialAcc, io.partialMl, io.attnOut, this.batch]),
         quantKeys: bindKernel(device, pipelines.get('kivi_quant_keys', { ...quant, KEY_BITS: k.keyBits }), [residualKeys, blockTable, keyBlocks, this.batch]),
         quantValues: bindKernel(device, pipelines.get('kivi_quant_values', { ...quant, VALUE_BITS: k.valueBits }), [residualValues, blockTable, valueBlocks, this.batch]),
@@ -157,7 +165,10 @@ export class KiviKvCache implements KvCache {
     const { groupSize: G, residualLength: R, maxBlocksPerHead } = this.shape;
     this.chunkTokens = numTokens;
     this.flushBlocks = Math.max(0, Math.floor((this.residualLen + numTokens - R) / G));
-    this.numSplits = numTokens === 1 ? decodeSplits(this.length + 1, this.io.partialSlots) : 1;
+    const { numHeads: H, numKvHeads: KV } = this.cfg;
+    if (numTokens > 1) this.numSplits = 1;
+    else if (H / KV <= DECODE_MAX_GQA) this.numSplits = kiviDecodeSplits(this.length + 1, KV, this.io.partialSlots);
+    else this.numSplits = decodeSplits(this.length + 1, this.io.partialSlots);
     const { queue } = this.device;
     this.writeHeadBlocks();
     this.layers.forEach((layer, l) => {
@@ -188,7 +199,8 @@ export class KiviKvCache implements KvCache {
     const T = this.chunkTokens;
     const l = this.layers[layer];
     dispatch(pass, l.append, Math.ceil((KV * D) / 2 / 64), T);
-    dispatch(pass, l.attention, this.numSplits, H, T);
+    if (T === 1 && l.attentionDecode) dispatch(pass, l.attentionDecode, this.numSplits, KV);
+    else dispatch(pass, l.attention, this.numSplits, H, T);
     this.eviction?.recordChunk(pass, layer, T);
     dispatch(pass, l.reduce, H, T);
     if (this.flushBlocks > 0) {
@@ -295,6 +307,22 @@ export class KiviKvCache implements KvCache {
     this.eviction?.destroy();
     this.batch.destroy();
   }
+}
+
+/** attention_kivi_decode serves a whole GQA group per workgroup, up to 8 query heads. */
+const DECODE_MAX_GQA = 8;
+/** Kept tokens per tile of attention_kivi_decode (its workgroup size). */
+const DECODE_TILE = 256;
+/** Workgroups (splits x KV heads) the decode split count aims for: ~4 per SM on a 132-SM H100, so
+ *  that memory latency overlaps across workgroups; fewer tiles than that give one tile per split. */
+const DECODE_WORKGROUPS = 512;
+
+/** attention_kivi_decode's splits for `keys` kept tokens: whole tiles per split (the kernel gives
+ *  split s tiles s * ceil(tiles / splits) ..), rounded down so no split runs an extra, mostly empty tile. */
+function kiviDecodeSplits(keys: number, numKvHeads: number, maxSplits: number): number {
+  const tiles = Math.ceil(keys / DECODE_TILE);
+  const tilesPerSplit = Math.max(1, Math.floor(tiles / Math.ceil(DECODE_WORKGROUPS / numKvHeads)));
+  return Math.max(1, Math.min(maxSplits, Math.ceil(tiles / tilesPerSplit)));
 }
 
 /** kivi_quant_keys and kivi_quant_values: (ceil(HEAD_DIM / 64), new blocks, KV heads). */

@@ -1,7 +1,8 @@
-// attention_kivi.wgsl followed by attention_reduce.wgsl against reference `kiviAttention` over the
-// dequantized cache: decode with split counts from 1 to more splits than units (empty splits),
-// causal prefill on top of a residual, ring wrap-around, no blocks, an empty residual, heads holding
-// different block counts, GQA 4 and 2, D 64 and 128, G 32/64/128 and key/value bits 2, 4, 8.
+// attention_kivi.wgsl (any chunk) and attention_kivi_decode.wgsl (T = 1), each followed by
+// attention_reduce.wgsl, against reference `kiviAttention` over the dequantized cache: split counts
+// from 1 to more splits than units or tiles (empty splits), causal prefill on top of a residual, ring
+// wrap-around, no blocks, an empty residual, heads holding different block counts, several 256-token
+// tiles per split (decode), GQA 2, 4, 7 and 8, D 64 and 128, G 32/64/128, key/value bits 2, 4, 8.
 import { describe, it } from 'vitest';
 import { keyBlockWords, kiviShape, valueBlockWords, type KiviShape } from '../../kv/layout';
 import { halfToFloat, roundToHalf } from '../../reference/f16';
@@ -53,6 +54,32 @@ const cases: Case[] = [
   { numHeads: 4, numKvHeads: 2, headDim: 128, groupSize: 128, keyBits: 2, valueBits: 2, headBlocks: [1, 2], residualLen: 5, residualStart: 0, numTokens: 2, numSplits: 3 },
   // D 64, G 64, 4-bit keys and 8-bit values.
   { numHeads: 2, numKvHeads: 1, headDim: 64, groupSize: 64, keyBits: 4, valueBits: 8, headBlocks: [2], residualLen: 64, residualStart: 100, numTokens: 2, numSplits: 2 },
+];
+
+// attention_kivi_decode works in tiles of 256 kept tokens, split s taking ceil(tiles / splits) of them.
+const decodeCases: Case[] = [
+  // GQA 4: 116 tokens per head, one tile; 40 splits leave all but one empty.
+  ...[1, 3, 40].map((numSplits) => ({ ...decode, numSplits })),
+  // 565 and 405 tokens: three and two tiles, so the running max rescales across tiles; 2 splits
+  // give head 0 a split of two tiles and one of one, 5 splits leave some empty.
+  ...[1, 2, 5].map((numSplits) => ({ ...decode, headBlocks: [17, 12], numSplits })),
+  // GQA 8, D 128, G 64, 8 bits.
+  { numHeads: 8, numKvHeads: 1, headDim: 128, groupSize: 64, keyBits: 8, valueBits: 8, headBlocks: [5], residualLen: 70, residualStart: 0, numTokens: 1, numSplits: 2 },
+  // GQA 7 (a quad of 4 heads and one of 3: one score buffer), 4 bits, residual across a tile
+  // boundary; one split runs both tiles.
+  ...[1, 3].map((numSplits): Case => ({ numHeads: 7, numKvHeads: 1, headDim: 64, groupSize: 32, keyBits: 4, valueBits: 4, headBlocks: [9], residualLen: 33, residualStart: 7, numTokens: 1, numSplits })),
+  // The residual wraps around the ring's end (ring of 64 + 32 + 5 = 101 slots).
+  { ...decode, residualLen: 60, residualStart: 90, numSplits: 1 },
+  // No blocks yet: only the residual.
+  { ...decode, headBlocks: [0, 0], residualLen: 10, numSplits: 2 },
+  // An empty residual but for the new token; heads holding different block counts (eviction).
+  { ...decode, headBlocks: [4, 1], residualLen: 0, numSplits: 3 },
+  // Keys at 2 bits, values at 4.
+  { ...decode, keyBits: 2, valueBits: 4, numSplits: 2 },
+  // D 128, G 128, 2-bit, GQA 2.
+  { numHeads: 4, numKvHeads: 2, headDim: 128, groupSize: 128, keyBits: 2, valueBits: 2, headBlocks: [1, 3], residualLen: 5, residualStart: 0, numTokens: 1, numSplits: 2 },
+  // D 64, G 64, 4-bit keys and 8-bit values.
+  { numHeads: 2, numKvHeads: 1, headDim: 64, groupSize: 64, keyBits: 4, valueBits: 8, headBlocks: [2], residualLen: 64, residualStart: 100, numTokens: 1, numSplits: 2 },
 ];
 
 /** One layer's KIVI cache as the GPU holds it, with random contents: blocks packed from random f16
@@ -135,39 +162,47 @@ function kvBatchUniform(ctx: GpuTestContext, words: number[]): GPUBuffer {
   return buffer;
 }
 
+/** Runs `kernel` then attention_reduce on a random cache and compares with the reference. */
+async function checkAttention(kernel: 'attention_kivi' | 'attention_kivi_decode', c: Case): Promise<void> {
+  const { numHeads, numKvHeads, headDim, groupSize, keyBits, valueBits, headBlocks, residualLen, residualStart, numTokens, numSplits } = c;
+  const ctx = await requireDevice();
+  const rng = new Rng();
+  const capacity = Math.max(...headBlocks, 1) * groupSize + 2 * groupSize;
+  const shape = kiviShape({ keyBits, valueBits, groupSize, residualLength: groupSize === 128 ? 128 : 64 }, numKvHeads, headDim, capacity, 5);
+  const cache = new RandomKiviCache(rng, shape, Uint32Array.from(headBlocks), residualStart % shape.ringSlots, residualLen + numTokens);
+  const attnShape: AttentionShape = { numHeads, numKvHeads, headDim };
+  const qkv = rng.normals(numTokens * (numHeads + 2 * numKvHeads) * headDim);
+
+  const partialAcc = poisoned(ctx, numTokens * numHeads * numSplits * headDim, 'partialAcc');
+  const partialMl = poisoned(ctx, numTokens * numHeads * numSplits * 2, 'partialMl');
+  const attnOut = poisoned(ctx, numTokens * numHeads * headDim, 'attnOut');
+  const kvBatch = kvBatchUniform(ctx, [numTokens, 0, numSplits, 0, cache.residualStart, residualLen, 0, 0]);
+  const overrides = {
+    HEAD_DIM: headDim, NUM_HEADS: numHeads, NUM_KV_HEADS: numKvHeads, GROUP: groupSize, KEY_BITS: keyBits, VALUE_BITS: valueBits,
+    RING: shape.ringSlots, MAX_BLOCKS: shape.maxBlocksPerHead,
+  };
+  const buffers = [
+    storage(ctx, qkv, 'qkv'), storage(ctx, cache.keyBlocks, 'keyBlocks'), storage(ctx, cache.valueBlocks, 'valueBlocks'),
+    storage(ctx, Uint32Array.of(...cache.blockTable, ...cache.headBlocks), 'blockTable + headBlocks'),
+    storage(ctx, cache.residualKeys, 'residualKeys'), storage(ctx, cache.residualValues, 'residualValues'),
+    partialAcc, partialMl, kvBatch,
+  ];
+  const grid: [number, number, number?] = kernel === 'attention_kivi' ? [numSplits, numHeads, numTokens] : [numSplits, numKvHeads];
+  await runKernel(ctx, kernel, overrides, buffers, grid);
+  await runKernel(ctx, 'attention_reduce', { HEAD_DIM: headDim, NUM_HEADS: numHeads }, [partialAcc, partialMl, attnOut, kvBatch], [numHeads, numTokens]);
+
+  // The same softmax weights over |v| give the weighted mean magnitude each output is bounded by.
+  const magnitudes: KeptTokens = { keptKeys: (h) => cache.keptKeys(h), keptValues: (h) => cache.keptValues(h).map((v) => v.map(Math.abs)) };
+  const bounds = Float64Array.from(kiviAttention(qkv, magnitudes, attnShape), (mag) => KIVI_ATTENTION_REL * mag);
+  expectClose(await readF32(ctx, attnOut), kiviAttention(qkv, cache, attnShape), bounds, 'KIVI attention', rng);
+}
+
+const caseName = 'H=$numHeads KV=$numKvHeads D=$headDim G=$groupSize bits $keyBits/$valueBits, blocks $headBlocks, residual $residualLen from slot $residualStart, T=$numTokens, $numSplits splits';
+
 describe('attention_kivi + attention_reduce', () => {
-  it.each(cases)(
-    'H=$numHeads KV=$numKvHeads D=$headDim G=$groupSize bits $keyBits/$valueBits, blocks $headBlocks, residual $residualLen from slot $residualStart, T=$numTokens, $numSplits splits',
-    async ({ numHeads, numKvHeads, headDim, groupSize, keyBits, valueBits, headBlocks, residualLen, residualStart, numTokens, numSplits }) => {
-      const ctx = await requireDevice();
-      const rng = new Rng();
-      const capacity = Math.max(...headBlocks, 1) * groupSize + 2 * groupSize;
-      const shape = kiviShape({ keyBits, valueBits, groupSize, residualLength: groupSize === 128 ? 128 : 64 }, numKvHeads, headDim, capacity, 5);
-      const cache = new RandomKiviCache(rng, shape, Uint32Array.from(headBlocks), residualStart % shape.ringSlots, residualLen + numTokens);
-      const attnShape: AttentionShape = { numHeads, numKvHeads, headDim };
-      const qkv = rng.normals(numTokens * (numHeads + 2 * numKvHeads) * headDim);
+  it.each(cases)(caseName, (c) => checkAttention('attention_kivi', c));
+});
 
-      const partialAcc = poisoned(ctx, numTokens * numHeads * numSplits * headDim, 'partialAcc');
-      const partialMl = poisoned(ctx, numTokens * numHeads * numSplits * 2, 'partialMl');
-      const attnOut = poisoned(ctx, numTokens * numHeads * headDim, 'attnOut');
-      const kvBatch = kvBatchUniform(ctx, [numTokens, 0, numSplits, 0, cache.residualStart, residualLen, 0, 0]);
-      const overrides = {
-        HEAD_DIM: headDim, NUM_HEADS: numHeads, NUM_KV_HEADS: numKvHeads, GROUP: groupSize, KEY_BITS: keyBits, VALUE_BITS: valueBits,
-        RING: shape.ringSlots, MAX_BLOCKS: shape.maxBlocksPerHead,
-      };
-      const buffers = [
-        storage(ctx, qkv, 'qkv'), storage(ctx, cache.keyBlocks, 'keyBlocks'), storage(ctx, cache.valueBlocks, 'valueBlocks'),
-        storage(ctx, Uint32Array.of(...cache.blockTable, ...cache.headBlocks), 'blockTable + headBlocks'),
-        storage(ctx, cache.residualKeys, 'residualKeys'), storage(ctx, cache.residualValues, 'residualValues'),
-        partialAcc, partialMl, kvBatch,
-      ];
-      await runKernel(ctx, 'attention_kivi', overrides, buffers, [numSplits, numHeads, numTokens]);
-      await runKernel(ctx, 'attention_reduce', { HEAD_DIM: headDim, NUM_HEADS: numHeads }, [partialAcc, partialMl, attnOut, kvBatch], [numHeads, numTokens]);
-
-      // The same softmax weights over |v| give the weighted mean magnitude each output is bounded by.
-      const magnitudes: KeptTokens = { keptKeys: (h) => cache.keptKeys(h), keptValues: (h) => cache.keptValues(h).map((v) => v.map(Math.abs)) };
-      const bounds = Float64Array.from(kiviAttention(qkv, magnitudes, attnShape), (mag) => KIVI_ATTENTION_REL * mag);
-      expectClose(await readF32(ctx, attnOut), kiviAttention(qkv, cache, attnShape), bounds, 'KIVI attention', rng);
-    },
-  );
+describe('attention_kivi_decode + attention_reduce', () => {
+  it.each(decodeCases)(caseName, (c) => checkAttention('attention_kivi_decode', c));
 });
