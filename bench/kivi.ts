@@ -6,12 +6,14 @@
 //   node bench/.carry/kivi.mjs [--models llama-3.2-1b,qwen2.5-0.5b] [--kv fp16,kivi-2,kivi-4]
 //        [--contexts 1024,4096,16384,32768] [--steps 32] [--warmup 8] [--copy-mib 1024]
 //        [--time-limit-s 330] [--out bench/results/kivi.json]
+//   node bench/.carry/kivi.mjs --merge a.json,b.json --out bench/results/kivi.json
+//        (one result from runs on the same machine, e.g. short and long contexts run apart)
 //
 // Every model x cache variant has its own GpuModel (weights shared, random q4f16_1 of the real
 // shape). For each context c, ascending, each one is prefilled from where it stood to
 // c - warmup - steps tokens, then decodes warmup + steps greedy steps (each awaited and timed
 // alone; tok/s = 1 / median step), so the timed steps end at c tokens. See bench/kv-sweep.ts.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KvchatError } from '../src/engine/errors';
@@ -27,6 +29,8 @@ const MIB = 1024 * 1024;
 const ATTENTION_SUBMIT_MS = 40;
 
 interface Options {
+  /** Result files to merge instead of measuring. */
+  merge: string[];
   models: string[];
   variants: KvVariant[];
   contexts: number[];
@@ -50,6 +54,7 @@ function parseOptions(): Options {
       'copy-mib': { type: 'string', default: '1024' },
       'time-limit-s': { type: 'string', default: '330' },
       out: { type: 'string', default: 'bench/results/kivi.json' },
+      merge: { type: 'string', default: '' },
     },
   });
   const count = (text: string, name: string, min: number): number => {
@@ -67,6 +72,7 @@ function parseOptions(): Options {
   const contexts = list('contexts').map((c) => count(c, 'contexts', warmup + steps + 1));
   if (contexts.some((c, i) => i > 0 && c <= contexts[i - 1])) throw new UsageError('--contexts must be ascending');
   return {
+    merge: values.merge.split(',').filter(Boolean).map((f) => resolve(f)),
     models,
     variants: variants as KvVariant[],
     contexts,
@@ -94,6 +100,7 @@ function describeRow(row: Row): string {
 async function main(): Promise<void> {
   const start = performance.now();
   const options = parseOptions();
+  if (options.merge.length > 0) return mergeResults(options.merge, options.out);
   const { gpu, adapterName } = await nodeGpu();
   console.log(`adapter  ${adapterName}`);
   const { device } = await acquireGpu(gpu);
@@ -148,6 +155,18 @@ async function main(): Promise<void> {
   console.log(`summary  ${JSON.stringify(summary)}`);
   const measured = rows.filter((r): r is MeasuredRow => r.status === 'measured').length;
   console.log(`wrote    ${options.out} (${measured} of ${rows.length} rows measured, ${((performance.now() - start) / 1000).toFixed(1)} s)`);
+}
+
+/** Rows of several result files (same GPU) in one file, with the summary computed over all of them. */
+function mergeResults(files: string[], out: string): void {
+  const results = files.map((f) => JSON.parse(readFileSync(f, 'utf8')) as { gpu: string; date: string; command: string; copy: unknown; rows: Row[] });
+  const gpus = new Set(results.map((r) => r.gpu));
+  if (gpus.size !== 1) throw new UsageError(`--merge needs results from one GPU, got ${[...gpus].join(' / ')}`);
+  const rows = results.flatMap((r) => r.rows);
+  const merged = { gpu: results[0].gpu, merged: results.map((r) => ({ date: r.date, command: r.command, copy: r.copy })), summary: summarize(rows), rows };
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(merged, null, 2)}\n`);
+  console.log(`summary  ${JSON.stringify(merged.summary)}`);
 }
 
 main().then(
