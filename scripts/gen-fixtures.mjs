@@ -2,21 +2,18 @@
 //   <out>/<fixture>/mlc-chat-config.json, tensor-cache.json, params_shard_*.bin, tokenizer.json
 // Deterministic (seeded PRNG, no clocks, no Math transcendental functions): the bytes are identical
 // on every run. Usage: node scripts/gen-fixtures.mjs [outDir]   (default public/fixtures)
-import { createHash } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { bf16Bits, CODES_PER_WORD, GROUP_SIZE, groupQuantize, halfBits, ITEM_BYTES, roundTo, shardParams } from './mlc-format.mjs';
 
-const GROUP_SIZE = 32;
-const CODES_PER_WORD = 8;
-const MAX_INT4 = 7;
 /** tvmjs.dump_tensor_cache's shard cap, in bytes; MLC uses 32 MB, the fixtures a few KB so that
  *  every model spans several shards (including tensors big enough to get a shard of their own). */
 const SHARD_CAP_BYTES = 24 * 1024;
 const TOKENIZER_SIZE = 480;
 
 // ---------------------------------------------------------------------------------------------
-// Numbers: PRNG, f16 and bf16 rounding
+// Numbers: the seeded PRNG (f16/bf16 rounding and q4 packing live in mlc-format.mjs)
 
 /** mulberry32: a 32-bit seeded PRNG, uniform in [0, 1). */
 function seededRandom(seed) {
@@ -34,61 +31,6 @@ function hashSeed(text) {
   let h = 2166136261;
   for (const ch of text) h = Math.imul(h ^ ch.charCodeAt(0), 16777619) >>> 0;
   return h;
-}
-
-const f32Scratch = new Float32Array(1);
-const u32Scratch = new Uint32Array(f32Scratch.buffer);
-
-/** IEEE binary16 bits of a value, round to nearest even. */
-function halfBits(value) {
-  f32Scratch[0] = value;
-  const x = u32Scratch[0];
-  const sign = (x >>> 16) & 0x8000;
-  const exponent = ((x >>> 23) & 0xff) - 127 + 15;
-  let mantissa = x & 0x7fffff;
-  if (((x >>> 23) & 0xff) === 0xff) return sign | 0x7c00 | (mantissa ? 0x200 : 0);
-  if (exponent >= 0x1f) return sign | 0x7c00;
-  if (exponent <= 0) {
-    if (exponent < -10) return sign;
-    mantissa |= 0x800000;
-    const shift = 14 - exponent;
-    let half = mantissa >>> shift;
-    const rest = mantissa & ((1 << shift) - 1);
-    const halfway = 1 << (shift - 1);
-    if (rest > halfway || (rest === halfway && half & 1)) half++;
-    return sign | half;
-  }
-  let half = (exponent << 10) | (mantissa >>> 13);
-  const rest = mantissa & 0x1fff;
-  if (rest > 0x1000 || (rest === 0x1000 && half & 1)) half++;
-  return sign | half;
-}
-
-function halfValue(bits) {
-  const sign = bits & 0x8000 ? -1 : 1;
-  const exponent = (bits >> 10) & 0x1f;
-  const mantissa = bits & 0x3ff;
-  if (exponent === 0) return sign * mantissa * 2 ** -24;
-  if (exponent === 0x1f) return mantissa ? NaN : sign * Infinity;
-  return sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
-}
-
-/** Rounds to the model dtype, as arithmetic in that dtype would. */
-function roundTo(dtype, value) {
-  return dtype === 'float16' ? halfValue(halfBits(value)) : Math.fround(value);
-}
-
-/** tvmjs's f32 -> bf16 encoding: round to nearest even on the top 16 bits of the f32. */
-function bf16Bits(value) {
-  f32Scratch[0] = value;
-  const bits = u32Scratch[0];
-  return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
-}
-
-/** round() as TVM's tir.round lowers it (nearbyint: ties to even). */
-function roundHalfEven(x) {
-  const r = Math.round(x);
-  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -319,30 +261,6 @@ function uniform(random, count, amplitude, offset = 0) {
   return values;
 }
 
-/** GroupQuantize (NK layout) of a [rows, cols] weight, cols grouped by 32 along the input dim:
- *  scale = max|w| / 7, code = clamp(round(w / scale + 7), 0, 14), 8 codes per u32 (code j at
- *  bits 4j), arithmetic in the model dtype as mlc-llm's quantize function does it. */
-function groupQuantize(values, rows, cols, dtype) {
-  const groups = cols / GROUP_SIZE;
-  const qWeight = new Uint32Array(rows * (cols / CODES_PER_WORD));
-  const scale = new Float64Array(rows * groups);
-  for (let r = 0; r < rows; r++) {
-    for (let g = 0; g < groups; g++) {
-      let maxAbs = 0;
-      for (let c = g * GROUP_SIZE; c < (g + 1) * GROUP_SIZE; c++) maxAbs = Math.max(maxAbs, Math.abs(roundTo(dtype, values[r * cols + c])));
-      const s = roundTo(dtype, maxAbs / MAX_INT4);
-      scale[r * groups + g] = s;
-      for (let c = g * GROUP_SIZE; c < (g + 1) * GROUP_SIZE; c++) {
-        const w = roundTo(dtype, values[r * cols + c]);
-        const shifted = roundTo(dtype, roundTo(dtype, w / s) + MAX_INT4);
-        const code = Math.min(Math.max(roundHalfEven(shifted), 0), 2 * MAX_INT4);
-        qWeight[r * (cols / CODES_PER_WORD) + (c >> 3)] |= code << (4 * (c & 7));
-      }
-    }
-  }
-  return { qWeight, scale };
-}
-
 /** A parameter as the model holds it, before the tensor cache's storage encoding. */
 function floatParam(name, shape, dtype, values) {
   return { name, shape, dtype, values };
@@ -411,48 +329,7 @@ function encodeParam(param) {
   return { stored: new Uint8Array(halves.buffer), decoded: new Uint8Array(widened.buffer) };
 }
 
-const ITEM_BYTES = { uint32: 4, float16: 2, float32: 4 };
 
-const md5 = (bytes) => createHash('md5').update(bytes).digest('hex');
-
-/** tvmjs.dump_tensor_cache's sharding: records fill a shard until it would reach the cap; a record
- *  at least half the cap goes out of band into a shard of its own, without closing the open one. */
-function shardParams(encoded) {
-  const shards = [];
-  let pending = { records: [], chunks: [], nbytes: 0 };
-  const commit = (records, chunks) => {
-    const data = concat(chunks);
-    shards.push({
-      dataPath: `params_shard_${shards.length}.bin`, format: 'raw-shard', nbytes: data.length, records, md5sum: md5(data), data,
-    });
-  };
-  for (const { param, stored } of encoded) {
-    const record = { name: param.name, shape: param.shape, dtype: param.dtype, format: 'f32-to-bf16', nbytes: stored.length };
-    if (pending.nbytes + stored.length >= SHARD_CAP_BYTES) {
-      if (stored.length * 2 >= SHARD_CAP_BYTES) {
-        commit([{ ...record, byteOffset: 0 }], [stored]);
-        continue;
-      }
-      commit(pending.records, pending.chunks);
-      pending = { records: [], chunks: [], nbytes: 0 };
-    }
-    pending.records.push({ ...record, byteOffset: pending.nbytes });
-    pending.chunks.push(stored);
-    pending.nbytes += stored.length;
-  }
-  if (pending.nbytes > 0) commit(pending.records, pending.chunks);
-  return shards;
-}
-
-function concat(chunks) {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.length;
-  }
-  return out;
-}
 
 /** Parameter count of the source (unquantized, unfused) checkpoint, for BitsPerParam. */
 function sourceParamCount(spec) {
@@ -533,7 +410,7 @@ export function buildFixture(name) {
   const tokenizer = buildTokenizer(spec.specialTokens);
   const params = buildParams(spec);
   const encoded = params.map((param) => ({ param, ...encodeParam(param) }));
-  const shards = shardParams(encoded);
+  const shards = shardParams(encoded, SHARD_CAP_BYTES);
   // ParamBytes counts the model dtype's width (4 bytes for float32), not the bf16 storage.
   const paramBytes = params.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1) * ITEM_BYTES[p.dtype], 0);
   const manifest = {

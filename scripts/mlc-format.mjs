@@ -1,7 +1,7 @@
 // Writing models in MLC's format (docs/MODEL_FORMAT.md): f16/bf16 rounding, q4 group quantization
 // and packing, tensor-cache.json sharding, the llama-3 conversation template and the
-// mlc-chat-config.json of a llama model. Used by scripts/train/convert.mjs; the same rules as the
-// fixture generator (scripts/gen-fixtures.mjs), which keeps its own copy.
+// mlc-chat-config.json of a llama model. Used by scripts/train/convert.mjs and the fixture
+// generator (scripts/gen-fixtures.mjs).
 import { createHash } from 'node:crypto';
 
 export const GROUP_SIZE = 32;
