@@ -1,4 +1,6 @@
-// Every WGSL kernel, imported as text. Kernels are specialised only through `override` constants.
+// Every WGSL kernel, imported as text. Kernels are specialised only through `override` constants,
+// and the one template step is concatenation: the KIVI quantizing kernels get the shared helpers of
+// kivi_quantize.wgsl (WGSL has no includes) prepended.
 import attentionF16 from '../../../shaders/attention_f16.wgsl?raw';
 import attentionKivi from '../../../shaders/attention_kivi.wgsl?raw';
 import attentionKiviDecode from '../../../shaders/attention_kivi_decode.wgsl?raw';
@@ -10,6 +12,7 @@ import kiviCompactKeys from '../../../shaders/kivi_compact_keys.wgsl?raw';
 import kiviCompactValues from '../../../shaders/kivi_compact_values.wgsl?raw';
 import kiviQuantKeys from '../../../shaders/kivi_quant_keys.wgsl?raw';
 import kiviQuantValues from '../../../shaders/kivi_quant_values.wgsl?raw';
+import kiviQuantize from '../../../shaders/kivi_quantize.wgsl?raw';
 import kvAppendF16 from '../../../shaders/kv_append_f16.wgsl?raw';
 import kvCompactF16 from '../../../shaders/kv_compact_f16.wgsl?raw';
 import kvPoolLmba from '../../../shaders/kv_pool_lmba.wgsl?raw';
@@ -28,6 +31,8 @@ import samplePenalty from '../../../shaders/sample_penalty.wgsl?raw';
 import sampleTopP from '../../../shaders/sample_top_p.wgsl?raw';
 import siluMul from '../../../shaders/silu_mul.wgsl?raw';
 
+const withQuantize = (kernel: string) => `${kiviQuantize}\n${kernel}`;
+
 export const SHADERS = {
   attention_f16: attentionF16,
   attention_kivi: attentionKivi,
@@ -36,10 +41,10 @@ export const SHADERS = {
   embed_dense: embedDense,
   embed_q4: embedQ4,
   kivi_append: kiviAppend,
-  kivi_compact_keys: kiviCompactKeys,
-  kivi_compact_values: kiviCompactValues,
-  kivi_quant_keys: kiviQuantKeys,
-  kivi_quant_values: kiviQuantValues,
+  kivi_compact_keys: withQuantize(kiviCompactKeys),
+  kivi_compact_values: withQuantize(kiviCompactValues),
+  kivi_quant_keys: withQuantize(kiviQuantKeys),
+  kivi_quant_values: withQuantize(kiviQuantValues),
   kv_append_f16: kvAppendF16,
   kv_compact_f16: kvCompactF16,
   kv_pool_lmba: kvPoolLmba,
