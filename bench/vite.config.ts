@@ -10,7 +10,8 @@ export default defineConfig({
   logLevel: 'warn',
   build: {
     ssr: true,
-    outDir: 'bench/.carry',
+    // KVCHAT_CARRY_DIR lets a second benchmark bundle build beside this one without touching it.
+    outDir: process.env.KVCHAT_CARRY_DIR ?? 'bench/.carry',
     // The folder also holds what scripts/device-prepare.sh collects for the GPU machine.
     emptyOutDir: false,
     target: 'node20',
