@@ -1,4 +1,4 @@
-// Bundles the Node benchmarks (bench/decode.ts, bench/kivi.ts, bench/zigzag.ts) into Node ES modules,
+// Bundles the Node benchmarks (bench/decode.ts, kivi.ts, zigzag.ts, profile.ts and the others below) into Node ES modules,
 // bench/.carry/<name>.mjs plus the code they share in bench/.carry/chunks/, so the engine's `?raw`
 // kernel imports resolve and the GPU machine needs no node_modules: everything is inlined except
 // node: built-ins and `webgpu` (a native addon, found at run time in node_modules next to the
@@ -20,7 +20,7 @@ export default defineConfig({
     // calls require('u' + 'rl'): keep that call as it is instead of a stub that throws.
     commonjsOptions: { ignoreDynamicRequires: true },
     rollupOptions: {
-      input: { decode: 'bench/decode.ts', kivi: 'bench/kivi.ts', zigzag: 'bench/zigzag.ts' },
+      input: { decode: 'bench/decode.ts', kivi: 'bench/kivi.ts', zigzag: 'bench/zigzag.ts', profile: 'bench/profile.ts', quality: 'bench/quality.ts' },
       external: ['webgpu'],
       output: {
         entryFileNames: '[name].mjs',

@@ -266,8 +266,7 @@ export class GpuModel {
     this.checkAlive();
     if (this.length + 1 > this.maxSeq) throw new ContextFullError(this.length + 1, this.maxSeq);
     const encoder = this.device.createCommandEncoder({ label: 'decode' });
-    this.recordForward(encoder, [token]);
-    this.recordSample(encoder, sampling, seen);
+    this.recordDecodeStep(encoder, token, sampling, seen);
     const next = await this.readToken(encoder);
     await this.kv.maintain(this.position, 'decode');
     return next;
@@ -287,6 +286,14 @@ export class GpuModel {
     } finally {
       readback.destroy();
     }
+  }
+
+  /** Records one decode step (the forward pass for `token`, then sampling) into `encoder` without
+   *  submitting it; the cache and position advance as step() would advance them. bench/profile.ts
+   *  replays what it records, kernel by kernel. */
+  recordDecodeStep(encoder: GPUCommandEncoder, token: number, sampling: Sampling, seen: ArrayLike<number>): void {
+    this.recordForward(encoder, [token]);
+    this.recordSample(encoder, sampling, seen);
   }
 
   /** Frees the model's own buffers and its KV cache; the weights belong to whoever uploaded them. */
