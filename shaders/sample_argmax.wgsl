@@ -10,12 +10,23 @@ override VOCAB: u32;
 var<workgroup> bestValue: array<f32, 256>;
 var<workgroup> bestIndex: array<u32, 256>;
 
+// Each invocation loads UNROLL logits per round (all independent, so they are in flight together
+// instead of one memory latency per logit), visiting its indices in increasing order.
+const UNROLL = 8u;
+
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) lid: u32) {
   var value = -3.0e38;
   var index = 0xffffffffu;
-  for (var i = lid; i < VOCAB; i += 256u) {
-    if (logits[i] > value) { value = logits[i]; index = i; }
+  for (var base = lid; base < VOCAB; base += 256u * UNROLL) {
+    var round: array<f32, UNROLL>;
+    for (var u = 0u; u < UNROLL; u++) {
+      let i = base + u * 256u;
+      round[u] = select(-3.0e38, logits[min(i, VOCAB - 1u)], i < VOCAB);
+    }
+    for (var u = 0u; u < UNROLL; u++) {
+      if (round[u] > value) { value = round[u]; index = base + u * 256u; }
+    }
   }
   bestValue[lid] = value;
   bestIndex[lid] = index;

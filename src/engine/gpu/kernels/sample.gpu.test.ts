@@ -43,6 +43,8 @@ describe('sample_argmax', () => {
     { vocab: 100, ties: [99, 42] },
     { vocab: 777, ties: [0, 256, 512] },
     { vocab: 300, ties: [] },
+    // Several rounds of 8 x 256 logits: ties within a round (2348, 2604) and across rounds (4653, 2604).
+    { vocab: 5000, ties: [4653, 2604, 2348 + 2048, 2348] },
   ])('vocab $vocab, maximum at $ties: the lowest index wins', async ({ vocab, ties }) => {
     const ctx = await requireDevice();
     const rng = new Rng();
