@@ -20,6 +20,7 @@ import { GpuModel, type Sampling } from '../src/engine/gpu/model';
 import { WeightStore } from '../src/engine/gpu/weights';
 import { measureCopyBandwidth } from './copy-bandwidth';
 import { kernelTimes, type KernelTime } from './kernel-times';
+import { Timestamps } from './timestamps';
 import { KV_VARIANTS, quantile, type KvVariant } from './kv-sweep';
 import { DawnUnavailableError, nodeGpu } from './node-gpu';
 import { SYNTHETIC_MODELS, syntheticWeights } from './synthetic';
@@ -37,6 +38,16 @@ export interface RecordedDispatch {
   grid: [number, number, number];
 }
 
+/** A pipeline's kernel from its PipelineCache label `kernel:{overrides}`, with OUT_DIMxIN_DIM for
+ *  the matmuls so that each weight shape is timed apart. */
+function kernelName(label: string): string {
+  const colon = label.indexOf(':');
+  if (colon < 0) return label;
+  const overrides = JSON.parse(label.slice(colon + 1)) as Record<string, unknown>;
+  const kernel = label.slice(0, colon);
+  return 'OUT_DIM' in overrides && 'IN_DIM' in overrides ? `${kernel} ${overrides.OUT_DIM}x${overrides.IN_DIM}` : kernel;
+}
+
 /** Records one decode step into a stand-in encoder and returns its dispatches; the model's cache
  *  and position advance by one token, as after a real step. */
 function captureStep(gpu: GpuModel): RecordedDispatch[] {
@@ -47,7 +58,7 @@ function captureStep(gpu: GpuModel): RecordedDispatch[] {
     setPipeline: (p: GPUComputePipeline) => void (pipeline = p),
     setBindGroup: (_index: number, g: GPUBindGroup) => void (bindGroup = g),
     dispatchWorkgroups: (x: number, y = 1, z = 1) => {
-      dispatches.push({ kernel: pipeline!.label.split(':')[0], pipeline: pipeline!, bindGroup: bindGroup!, grid: [x, y, z] });
+      dispatches.push({ kernel: kernelName(pipeline!.label), pipeline: pipeline!, bindGroup: bindGroup!, grid: [x, y, z] });
     },
     end: () => {},
   };
@@ -69,43 +80,6 @@ function growByBookkeeping(gpu: GpuModel, tokens: number): void {
     gpu.kvCache.beginChunk(n, gpu.position);
     gpu.kvCache.endChunk();
     gpu.position += n;
-  }
-}
-
-class Timestamps {
-  private readonly querySet: GPUQuerySet;
-  private readonly resolved: GPUBuffer;
-  private readonly readback: GPUBuffer;
-
-  constructor(
-    private readonly device: GPUDevice,
-    readonly count: number,
-  ) {
-    this.querySet = device.createQuerySet({ type: 'timestamp', count });
-    this.resolved = device.createBuffer({ size: count * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-    this.readback = device.createBuffer({ size: count * 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  }
-
-  /** A compute pass whose begin and end write timestamps 2i and 2i + 1. */
-  pass(encoder: GPUCommandEncoder, i: number): GPUComputePassEncoder {
-    return encoder.beginComputePass({ timestampWrites: { querySet: this.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
-  }
-
-  /** Submits `encoder` and returns the pairs' durations in µs. */
-  async submit(encoder: GPUCommandEncoder, pairs: number): Promise<number[]> {
-    encoder.resolveQuerySet(this.querySet, 0, 2 * pairs, this.resolved, 0);
-    encoder.copyBufferToBuffer(this.resolved, 0, this.readback, 0, 2 * pairs * 8);
-    this.device.queue.submit([encoder.finish()]);
-    await this.readback.mapAsync(GPUMapMode.READ);
-    const ns = new BigUint64Array(this.readback.getMappedRange().slice(0, 2 * pairs * 8));
-    this.readback.unmap();
-    return Array.from({ length: pairs }, (_, i) => Number(ns[2 * i + 1] - ns[2 * i]) / 1000);
-  }
-
-  destroy(): void {
-    this.querySet.destroy();
-    this.resolved.destroy();
-    this.readback.destroy();
   }
 }
 

@@ -1,0 +1,108 @@
+// matmul_q4_gemv's achieved bandwidth per tiling (ROWS x LANES) on the decode shapes of a model, in
+// Node on Dawn with timestamp queries: which tiling model.ts's gemvTiling() should pick.
+//
+//   node bench/.carry/gemv-sweep.mjs [--model llama-3.2-1b] [--out bench/results/gemv-sweep.json]
+//
+// Each shape gets enough copies of random q4f16_1 weights that cycling through them overflows the
+// L2 cache, as a decode step's layers do; DISPATCHES dispatches go in one timestamped pass, and the
+// fastest of REPEATS passes counts. GB/s = (codes + scales) bytes / time per dispatch.
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { bindKernel, dispatch, PipelineCache } from '../src/engine/gpu/shaders';
+import { modelSpec } from '../src/engine/model/layout';
+import { measureCopyBandwidth } from './copy-bandwidth';
+import { DawnUnavailableError, nodeGpu } from './node-gpu';
+import { SYNTHETIC_MODELS } from './synthetic';
+import { Timestamps } from './timestamps';
+
+const MIB = 1024 * 1024;
+const L2_OVERFLOW_BYTES = 256 * MIB;
+const DISPATCHES = 64;
+const REPEATS = 5;
+const MAX_GRID = 65535;
+
+/** (ROWS, LANES) pairs the kernel accepts: ROWS * LANES a multiple of 256, 1-4 rows per thread. */
+function tilings(): { ROWS: number; LANES: number }[] {
+  const out: { ROWS: number; LANES: number }[] = [];
+  for (const LANES of [8, 16, 32, 64, 128, 256]) {
+    for (const perThread of [1, 2, 4]) out.push({ ROWS: (256 / LANES) * perThread, LANES });
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { model: { type: 'string', default: 'llama-3.2-1b' }, out: { type: 'string', default: 'bench/results/gemv-sweep.json' } } });
+  const cfg = SYNTHETIC_MODELS[values.model];
+  if (!cfg) throw new Error(`no synthetic model ${values.model}`);
+  const { gpu, adapterName } = await nodeGpu(['disable-dawn-features=timestamp_quantization']);
+  const adapter = (await gpu.requestAdapter({ powerPreference: 'high-performance' }))!;
+  if (!adapter.features.has('timestamp-query')) throw new DawnUnavailableError(`${adapterName} has no timestamp-query`);
+  const device = await adapter.requestDevice({
+    requiredFeatures: ['timestamp-query'],
+    requiredLimits: { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxBufferSize: adapter.limits.maxBufferSize },
+  });
+  const copy = await measureCopyBandwidth(device, 1024 * MIB);
+  console.log(`adapter ${adapterName}; copy ${(copy.gbPerSecond / 1000).toFixed(3)} TB/s`);
+  const pipelines = new PipelineCache(device);
+  const stamps = new Timestamps(device, 2);
+  const spec = modelSpec(cfg);
+  const shapes = new Map<string, { inDim: number; outDim: number }>();
+  const l0 = spec.layers[0];
+  for (const s of [l0.qkv, l0.o, l0.gateUp, l0.down, spec.lmHead]) shapes.set(`${s.outDim}x${s.inDim}`, { inDim: s.inDim, outDim: s.outDim });
+  const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
+  const rows: { shape: string; ROWS: number; LANES: number; us: number; gbPerSecond: number; copyFraction: number }[] = [];
+  for (const [shape, { inDim, outDim }] of shapes) {
+    const weightBytes = outDim * inDim / 2;
+    const scaleBytes = outDim * inDim / 32 * 2;
+    const copies = Math.max(1, Math.ceil(L2_OVERFLOW_BYTES / (weightBytes + scaleBytes)));
+    const fill = (bytes: number) => {
+      const b = device.createBuffer({ size: bytes, usage: storage });
+      const words = new Uint32Array(bytes / 4);
+      // Codes anything; scales f16 in [0.5, 1) so sums stay finite.
+      for (let i = 0; i < words.length; i++) words[i] = (Math.random() * 2 ** 32) >>> 0;
+      device.queue.writeBuffer(b, 0, words);
+      return b;
+    };
+    const scaleWords = new Uint32Array(scaleBytes / 4).fill(0x38003800);
+    const weights = Array.from({ length: copies }, () => {
+      const s = device.createBuffer({ size: scaleBytes, usage: storage });
+      device.queue.writeBuffer(s, 0, scaleWords);
+      return { q: fill(weightBytes), s };
+    });
+    const x = device.createBuffer({ size: inDim * 4, usage: storage });
+    device.queue.writeBuffer(x, 0, new Float32Array(inDim).fill(0.01));
+    const y = device.createBuffer({ size: outDim * 4, usage: storage | GPUBufferUsage.COPY_SRC });
+    const bias = device.createBuffer({ size: 16, usage: storage });
+    const batch = device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    device.queue.writeBuffer(batch, 0, Uint32Array.of(1, 0, 1, 0));
+    for (const tiling of tilings()) {
+      const pipeline = pipelines.get('matmul_q4_gemv', { IN_DIM: inDim, OUT_DIM: outDim, SCALE_F16: true, HAS_BIAS: false, ADD_TO_OUTPUT: false, ...tiling });
+      const kernels = weights.map((w) => bindKernel(device, pipeline, [x, w.q, w.s, bias, y, batch]));
+      const workgroups = Math.ceil(outDim / tiling.ROWS);
+      const gx = Math.min(workgroups, MAX_GRID);
+      let best = Infinity;
+      for (let r = 0; r < 1 + REPEATS; r++) {
+        const encoder = device.createCommandEncoder();
+        const pass = stamps.pass(encoder, 0);
+        for (let d = 0; d < DISPATCHES; d++) dispatch(pass, kernels[d % copies], gx, Math.ceil(workgroups / gx), 1);
+        pass.end();
+        const [us] = await stamps.submit(encoder, 1);
+        if (r > 0) best = Math.min(best, us / DISPATCHES);
+      }
+      const gbPerSecond = (weightBytes + scaleBytes) / (best * 1e3);
+      rows.push({ shape, ...tiling, us: best, gbPerSecond, copyFraction: gbPerSecond / copy.gbPerSecond });
+      console.log(`${shape.padEnd(12)} ROWS ${String(tiling.ROWS).padStart(3)} LANES ${String(tiling.LANES).padStart(3)}: ${best.toFixed(2).padStart(8)} us  ${gbPerSecond.toFixed(0).padStart(5)} GB/s  ${((100 * gbPerSecond) / copy.gbPerSecond).toFixed(1)} % of copy`);
+    }
+    for (const w of weights) { w.q.destroy(); w.s.destroy(); }
+    writeFileSync(resolve(values.out), `${JSON.stringify({ gpu: adapterName, copyGbPerSecond: copy.gbPerSecond, rows }, null, 2)}\n`);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  },
+);
