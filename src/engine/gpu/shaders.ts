@@ -2,6 +2,7 @@
 // and the one template step is concatenation: the KIVI quantizing kernels get the shared helpers of
 // kivi_quantize.wgsl (WGSL has no includes) prepended.
 import attentionF16 from '../../../shaders/attention_f16.wgsl?raw';
+import attentionF16Decode from '../../../shaders/attention_f16_decode.wgsl?raw';
 import attentionKivi from '../../../shaders/attention_kivi.wgsl?raw';
 import attentionKiviDecode from '../../../shaders/attention_kivi_decode.wgsl?raw';
 import attentionReduce from '../../../shaders/attention_reduce.wgsl?raw';
@@ -35,6 +36,7 @@ const withQuantize = (kernel: string) => `${kiviQuantize}\n${kernel}`;
 
 export const SHADERS = {
   attention_f16: attentionF16,
+  attention_f16_decode: attentionF16Decode,
   attention_kivi: attentionKivi,
   attention_kivi_decode: attentionKiviDecode,
   attention_reduce: attentionReduce,

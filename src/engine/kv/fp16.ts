@@ -10,6 +10,8 @@ import type { KvSettings } from './settings';
 interface Fp16Layer {
   append: BoundKernel;
   attention: BoundKernel;
+  /** attention_f16_decode for T = 1; null where the group or head is past its limits. */
+  attentionDecode: BoundKernel | null;
   reduce: BoundKernel;
   compact: BoundKernel | null;
   keys: GPUBuffer;
@@ -32,6 +34,8 @@ export class Fp16KvCache implements KvCache {
   private readonly captureBatch: GPUBuffer;
   private chunkTokens = 0;
   private numSplits = 1;
+  /** Whether the chunk being recorded runs attention_f16_decode. */
+  private decodeKernel = false;
   private evicted = false;
   /** Tokens that went through the cache (the conversation's length); kept tokens are a subset. */
   private seen = 0;
@@ -72,6 +76,9 @@ export class Fp16KvCache implements KvCache {
       return {
         append: bindKernel(device, pipelines.get('kv_append_f16', { ...attn, MAX_SEQ: capacity }), [io.qkv, keys, values, batch]),
         attention: bindKernel(device, pipelines.get('attention_f16', { ...attn, MAX_SEQ: capacity }), [io.qkv, keys, values, io.partialAcc, io.partialMl, batch]),
+        attentionDecode: decodeKernelFits(H / KV, D)
+          ? bindKernel(device, pipelines.get('attention_f16_decode', { ...attn, MAX_SEQ: capacity }), [io.qkv, keys, values, io.partialAcc, io.partialMl, batch])
+          : null,
         reduce: bindKernel(device, pipelines.get('attention_reduce', { HEAD_DIM: D, NUM_HEADS: H }), [io.partialAcc, io.partialMl, io.attnOut, batch]),
         compact: ev
           ? bindKernel(device, pipelines.get('kv_compact_f16', { HEAD_DIM: D, NUM_KV_HEADS: KV, MAX_SEQ: capacity }), [
@@ -104,8 +111,11 @@ export class Fp16KvCache implements KvCache {
 
   beginChunk(numTokens: number, position: number): void {
     this.chunkTokens = numTokens;
-    // One workgroup per query suffices in prefill; a decode step splits its keys instead.
-    this.numSplits = numTokens === 1 ? decodeSplits(this.length + 1, this.io.partialSlots) : 1;
+    // One workgroup per query suffices in prefill; a decode step splits its keys instead, into
+    // attention_f16_decode's one-tile splits while the partials have room for them.
+    const tiles = Math.ceil((this.length + 1) / DECODE_TILE);
+    this.decodeKernel = numTokens === 1 && this.layers[0].attentionDecode !== null && tiles <= this.io.partialSlots;
+    this.numSplits = numTokens > 1 ? 1 : this.decodeKernel ? tiles : decodeSplits(this.length + 1, this.io.partialSlots);
     const { queue } = this.device;
     this.layers.forEach((l, i) => {
       queue.writeBuffer(l.batch, 0, Uint32Array.of(numTokens, l.kept, this.numSplits, 0));
@@ -119,7 +129,8 @@ export class Fp16KvCache implements KvCache {
     const T = this.chunkTokens;
     const l = this.layers[layer];
     dispatch(pass, l.append, Math.ceil((KV * D) / 2 / 64), T);
-    dispatch(pass, l.attention, this.numSplits, H, T);
+    if (this.decodeKernel) dispatch(pass, l.attentionDecode!, this.numSplits, KV);
+    else dispatch(pass, l.attention, this.numSplits, H, T);
     this.eviction?.recordChunk(pass, layer, T);
     dispatch(pass, l.reduce, H, T);
   }
@@ -188,4 +199,13 @@ export class Fp16KvCache implements KvCache {
     for (const b of this.buffers) b.destroy();
     this.eviction?.destroy();
   }
+}
+
+/** attention_f16_decode's tile: one split's keys. */
+const DECODE_TILE = 256;
+
+/** attention_f16_decode's limits (its header): GQA <= 8, HEAD_DIM a multiple of 8 with the queries
+ *  (HEAD_DIM x quads of 4 heads) in 256 vec4s of workgroup memory. */
+function decodeKernelFits(gqa: number, headDim: number): boolean {
+  return Number.isInteger(gqa) && gqa <= 8 && headDim % 8 === 0 && headDim * Math.ceil(gqa / 4) <= 256;
 }

@@ -1,6 +1,7 @@
 // attention_f16.wgsl followed by attention_reduce.wgsl against reference `attention`: GQA, decode
 // over several 64-key tiles, causal prefill at startPos > 0, and split counts from 1 to more splits
-// than keys (empty splits).
+// than keys (empty splits). attention_f16_decode.wgsl likewise: GQA 1 to 8, one split per 256 keys,
+// surplus splits past the keys, and attention_reduce over hundreds of splits.
 import { describe, it } from 'vitest';
 import { roundToHalf } from '../../reference/f16';
 import { attention, newF16Cache, type AttentionShape, type F16Cache } from '../../reference/kernels';
@@ -67,5 +68,49 @@ describe('attention_f16 + attention_reduce', () => {
     const absValues: F16Cache = { keys: cache.keys, values: cache.values.map((head) => head.map(Math.abs)) };
     const bounds = Float64Array.from(attention(qkv, absValues, startPos, shape), (m) => ATTENTION_REL * m);
     expectClose(await readF32(ctx, attnOut), attention(qkv, cache, startPos, shape), bounds, 'attention', rng);
+  });
+});
+
+interface DecodeCase extends AttentionShape {
+  startPos: number;
+  /** Splits beyond ceil(keys / 256): a layer that evicted holds fewer keys than the grid covers. */
+  surplus: number;
+}
+
+const decodeCases: DecodeCase[] = [
+  // GQA 4, 3 tiles, the last one partial.
+  { numHeads: 8, numKvHeads: 2, headDim: 64, startPos: 600, surplus: 0 },
+  // GQA 7 (Qwen2.5-0.5B) with head dim 128: two query quads; 2 surplus splits.
+  { numHeads: 14, numKvHeads: 2, headDim: 128, startPos: 300, surplus: 2 },
+  // GQA 8, one key; GQA 1 with a head dim that leaves value invocations idle (48 words: 5 parts).
+  { numHeads: 8, numKvHeads: 1, headDim: 64, startPos: 0, surplus: 0 },
+  { numHeads: 3, numKvHeads: 3, headDim: 96, startPos: 255, surplus: 1 },
+  // 300 splits: attention_reduce's 256 invocations take two rounds of splits.
+  { numHeads: 2, numKvHeads: 1, headDim: 32, startPos: 300 * 256 - 100, surplus: 0 },
+];
+
+describe('attention_f16_decode + attention_reduce', () => {
+  it.each(decodeCases)('H=$numHeads KV=$numKvHeads D=$headDim at $startPos, $surplus surplus splits', async ({ startPos, surplus, ...shape }) => {
+    const ctx = await requireDevice();
+    const rng = new Rng();
+    const { numHeads, numKvHeads, headDim } = shape;
+    const filled = startPos + 1;
+    const numSplits = Math.ceil(filled / 256) + surplus;
+    const maxSeq = numSplits * 256 + 3;
+    const cache = randomCache(rng, shape, maxSeq, filled);
+    const qkv = rng.normals((numHeads + 2 * numKvHeads) * headDim, 2);
+
+    const partialAcc = poisoned(ctx, numHeads * numSplits * headDim, 'partialAcc');
+    const partialMl = poisoned(ctx, numHeads * numSplits * 2, 'partialMl');
+    const attnOut = poisoned(ctx, numHeads * headDim, 'attnOut');
+    const batch = batchUniform(ctx, { numTokens: 1, startPos, numSplits });
+    const keys = storage(ctx, cacheWords(cache.keys, maxSeq, filled, headDim), 'keys');
+    const values = storage(ctx, cacheWords(cache.values, maxSeq, filled, headDim), 'values');
+    await runKernel(ctx, 'attention_f16_decode', { HEAD_DIM: headDim, NUM_HEADS: numHeads, NUM_KV_HEADS: numKvHeads, MAX_SEQ: maxSeq }, [storage(ctx, qkv), keys, values, partialAcc, partialMl, batch], [numSplits, numKvHeads]);
+    await runKernel(ctx, 'attention_reduce', { HEAD_DIM: headDim, NUM_HEADS: numHeads }, [partialAcc, partialMl, attnOut, batch], [numHeads, 1]);
+
+    const absValues: F16Cache = { keys: cache.keys, values: cache.values.map((head) => head.map(Math.abs)) };
+    const bounds = Float64Array.from(attention(qkv, absValues, startPos, shape), (m) => ATTENTION_REL * m);
+    expectClose(await readF32(ctx, attnOut), attention(qkv, cache, startPos, shape), bounds, 'attention_f16_decode', rng);
   });
 });
