@@ -11,7 +11,7 @@
 // so a warp's loads of one row are a contiguous LANES * 16 bytes; the 256 / LANES row slots each
 // hold ROWS * LANES / 256 rows (1 to 4), which reuse the lane's x values. Partial sums meet in a
 // workgroup-memory tree. Needs IN_DIM % 32 == 0, LANES a power of two <= 256, ROWS * LANES a
-// multiple of 256 and at most 1024.
+// multiple of 256 and at most 1024, ROWS <= 256.
 // Grid: (X, Y, T) with X * Y >= ceil(OUT_DIM / ROWS) (workgroup index wid.y * X + wid.x; model.ts
 // takes X = min(that, 65535)); every token reads all of W, so prefill chunks use matmul_q4.
 override IN_DIM: u32;

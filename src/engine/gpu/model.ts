@@ -5,7 +5,7 @@ import { ContextFullError, DeviceLostError } from '../errors';
 import type { AttentionIo, KvBytes, KvCache } from '../kv/cache';
 import { createKvCache } from '../kv/create';
 import { DEFAULT_KV_SETTINGS, type KvSettings } from '../kv/settings';
-import { isGroupQuantized, linearTensorNames, modelSpec, ropeInvFreq, type LinearSpec } from '../model/layout';
+import { GROUP_SIZE, isGroupQuantized, linearTensorNames, modelSpec, ropeInvFreq, type LinearSpec } from '../model/layout';
 import type { ModelConfig } from '../model/types';
 import { bindKernel, dispatch, PipelineCache, type BoundKernel } from './shaders';
 import type { WeightStore } from './weights';
@@ -33,13 +33,17 @@ interface BoundLinear {
   gemv: { kernel: BoundKernel; rows: number } | null;
 }
 
-/** matmul_q4_gemv's tiling for an output width: narrow matrices (o, down, qkv) split rows over 64
- *  lanes and take 4 rows per workgroup, so there are enough workgroups to fill a large GPU; wide ones
- *  (gate_up, lm_head) give each thread 2-4 rows that share its x reads. */
-function gemvTiling(outDim: number): { ROWS: number; LANES: number } {
-  if (outDim >= 65536) return { ROWS: 32, LANES: 32 };
-  if (outDim >= 8192) return { ROWS: 16, LANES: 32 };
-  return { ROWS: 4, LANES: 64 };
+/** matmul_q4_gemv's tiling for a weight shape, from a sweep of every tiling on an H200
+ *  (bench/gemv-sweep.ts; docs/BENCHMARKS.md): a lane per quantization group of the row where the row
+ *  has up to 256 (the largest power of two not above that count), 2 rows per thread below 8192
+ *  outputs and 4 from there, so each x read serves several rows; the lm_head-sized widest take
+ *  128 rows over 8 lanes each. */
+function gemvTiling(outDim: number, inDim: number): { ROWS: number; LANES: number } {
+  if (outDim >= 65536) return { ROWS: 128, LANES: 8 };
+  const groups = inDim / GROUP_SIZE;
+  const LANES = Math.min(256, 2 ** Math.floor(Math.log2(groups)));
+  // The kernel writes a row per invocation: at most 256 rows.
+  return { ROWS: Math.min(256, (256 / LANES) * (outDim >= 8192 ? 4 : 2)), LANES };
 }
 
 interface LayerKernels {
@@ -113,7 +117,9 @@ export class GpuModel {
     const attnOut = make('attnOut', T * H * D * F32);
     const gateUp = make('gateUp', T * 2 * I * F32);
     const act = make('act', T * I * F32);
-    const slots = Math.max(T, MAX_SPLITS);
+    // Prefill's one slot per token; decode's splits, up to attention_f16_decode's one per 256 keys
+    // (attention_reduce.wgsl combines at most 1024).
+    const slots = Math.max(T, Math.min(1024, Math.max(MAX_SPLITS, Math.ceil(maxSeq / 256))));
     const partialAcc = make('partialAcc', slots * H * D * F32);
     const partialMl = make('partialMl', slots * H * 2 * F32);
     this.logits = make('logits', vocabSize * F32);
@@ -145,7 +151,7 @@ export class GpuModel {
             const scale = weights.get(names.scale!);
             const q4 = { ...common, SCALE_F16: scale.dtype === 'float16', ADD_TO_OUTPUT: addToOutput };
             const buffers = [x, w.buffer, scale.buffer, bias, y, batch];
-            const tiling = gemvTiling(s.outDim);
+            const tiling = gemvTiling(s.outDim, s.inDim);
             return {
               outDim: s.outDim,
               chunk: bindKernel(device, this.pipelines.get('matmul_q4', q4), buffers),

@@ -99,6 +99,10 @@ describe('matmul_q4_gemv', () => {
     { scaleF16: false, rows: 32, lanes: 16, gridX: 0, numTokens: 1, outDim: 45, inDim: 32, hasBias: true, addToOutput: false },
     { scaleF16: true, rows: 1, lanes: 256, gridX: 5, numTokens: 1, outDim: 11, inDim: 640, hasBias: false, addToOutput: false },
     { scaleF16: false, rows: 8, lanes: 32, gridX: 0, numTokens: 3, outDim: 29, inDim: 160, hasBias: true, addToOutput: true },
+    // model.ts's tilings for lm_head-wide rows, 256-group rows and single-group rows.
+    { scaleF16: true, rows: 128, lanes: 8, gridX: 0, numTokens: 1, outDim: 300, inDim: 384, hasBias: false, addToOutput: false },
+    { scaleF16: true, rows: 4, lanes: 256, gridX: 0, numTokens: 1, outDim: 9, inDim: 8192, hasBias: false, addToOutput: true },
+    { scaleF16: false, rows: 256, lanes: 1, gridX: 0, numTokens: 1, outDim: 600, inDim: 32, hasBias: true, addToOutput: false },
   ])(
     'SCALE_F16=$scaleF16 ROWS=$rows LANES=$lanes HAS_BIAS=$hasBias ADD_TO_OUTPUT=$addToOutput, T=$numTokens, [$outDim, $inDim]',
     async ({ scaleF16, rows, lanes, gridX, ...c }) => {
