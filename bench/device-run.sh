@@ -2,7 +2,8 @@
 # Runs a Node benchmark (decode, kivi or zigzag) on the GPU machine from what scripts/device-prepare.sh
 # collected (carried as bench/.carry and .gl); the first argument names the benchmark, the rest go
 # to it. Unpacks Node and Dawn under /tmp once per machine, so several runs in one command pay for
-# it once.
+# it once. KVCHAT_CARRY_DIR names another bundle folder (built with the same variable, see
+# bench/vite.config.ts) holding its own device/ files.
 #   bash bench/device-run.sh decode --model llama-q4f16
 #   bash bench/device-run.sh kivi --out "$OUT/kivi.json"
 set -euo pipefail
@@ -10,8 +11,9 @@ cd "$(dirname "$0")/.."
 
 bench="${1:?usage: bash bench/device-run.sh decode|kivi|zigzag [options]}"
 shift
+carry="${KVCHAT_CARRY_DIR:-bench/.carry}"
 case "$bench" in
-  decode) set -- --fixtures bench/.carry/device/fixtures "$@" ;;
+  decode) set -- --fixtures "$carry/device/fixtures" "$@" ;;
   kivi | zigzag) ;;
   *) echo "device-run: no benchmark $bench (decode, kivi or zigzag)" >&2; exit 2 ;;
 esac
@@ -22,19 +24,19 @@ if [ ! -x "$stage/node" ]; then
   ldconfig
   mkdir -p "$stage/node_modules/webgpu"
   # python3 rather than xz: the machine's image is not known to have xz-utils.
-  python3 - "$stage" <<'PY'
+  python3 - "$stage" "$carry" <<'PY'
 import lzma, shutil, sys, tarfile
-stage = sys.argv[1]
-with lzma.open('bench/.carry/device/node.xz') as src, open(f'{stage}/node', 'wb') as dst:
+stage, carry = sys.argv[1], sys.argv[2]
+with lzma.open(f'{carry}/device/node.xz') as src, open(f'{stage}/node', 'wb') as dst:
     shutil.copyfileobj(src, dst)
-with tarfile.open('bench/.carry/device/webgpu.tar.xz') as tar:
+with tarfile.open(f'{carry}/device/webgpu.tar.xz') as tar:
     tar.extractall(f'{stage}/node_modules/webgpu', filter='data')
 PY
   chmod +x "$stage/node"
 fi
 # The bundles resolve `webgpu` from the node_modules beside them.
 rm -rf "$stage/chunks"
-cp -r bench/.carry/*.mjs bench/.carry/chunks "$stage/"
+cp -r "$carry"/*.mjs "$carry/chunks" "$stage/"
 
 export VK_DRIVER_FILES="${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}"
 "$stage/node" "$stage/$bench.mjs" "$@"

@@ -4,11 +4,14 @@
 //  2. memory and decode tok/s at 8K and 32K tokens seen for each policy at 20 % (none at 8K for the
 //     fp16-relative figures);
 //  3. compaction cost: decode tok/s with eviction running against the same cache without eviction
-//     holding as many tokens as the evicting one keeps.
+//     holding as many tokens as the evicting one keeps (for every policy run, zigzag's in the summary).
+// Decode rows also split the timed steps into eviction-event steps (some layer's kept count fell)
+// and the others, so an event's cost and the per-step cost of the bookkeeping show apart.
 // Writes bench/results/zigzag.json (rewritten after every row) with the summary of issue 4.
 //
 //   node bench/.carry/zigzag.mjs [--model llama-3.2-1b] [--contexts 8192,32768] [--budget 0.2]
-//        [--steps 96] [--warmup 8] [--soak-steps 4000] [--out bench/results/zigzag.json]
+//        [--steps 96] [--warmup 8] [--soak-steps 4000] [--policies zigzag,uniform,pyramid]
+//        [--parts soak,policies,compaction] [--out bench/results/zigzag.json]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -25,6 +28,18 @@ import { SYNTHETIC_MODELS, syntheticWeights } from './synthetic';
 const GREEDY: Sampling = { kind: 'greedy', repetitionPenalty: 1 };
 const MIB = 1024 * 1024;
 const POLICY_ORDER: PolicyName[] = ['zigzag', 'uniform', 'pyramid'];
+const PARTS = ['soak', 'policies', 'compaction'] as const;
+
+/** Timed decode steps: the mean (what tok/s quotes), and the steps with and without an eviction event. */
+interface DecodeTiming {
+  tokensPerSecond: number;
+  medianMs: number;
+  /** Steps in which some layer's kept count fell, their mean, and the median of the other steps. */
+  eventSteps: number;
+  eventMeanMs: number | null;
+  quietMedianMs: number;
+  quietMeanMs: number;
+}
 
 interface PolicyRow {
   policy: PolicyName;
@@ -36,6 +51,7 @@ interface PolicyRow {
   kvBytesRatio: number;
   decodeTokensPerSecond: number;
   decodeMedianMs: number;
+  decode: DecodeTiming;
   prefillSeconds: number;
 }
 
@@ -48,11 +64,19 @@ function parseOptions() {
       steps: { type: 'string', default: '96' },
       warmup: { type: 'string', default: '8' },
       'soak-steps': { type: 'string', default: '4000' },
+      policies: { type: 'string', default: POLICY_ORDER.join(',') },
+      parts: { type: 'string', default: PARTS.join(',') },
       out: { type: 'string', default: 'bench/results/zigzag.json' },
     },
   });
   const cfg = SYNTHETIC_MODELS[values.model];
   if (!cfg) throw new Error(`no synthetic model ${values.model}; known: ${Object.keys(SYNTHETIC_MODELS).join(', ')}`);
+  const policies = values.policies.split(',') as PolicyName[];
+  const unknown = policies.filter((p) => !POLICY_ORDER.includes(p));
+  if (unknown.length > 0) throw new Error(`--policies: no policy ${unknown.join(', ')}; known: ${POLICY_ORDER.join(', ')}`);
+  const parts = values.parts.split(',');
+  const unknownParts = parts.filter((p) => !(PARTS as readonly string[]).includes(p));
+  if (unknownParts.length > 0) throw new Error(`--parts: no part ${unknownParts.join(', ')}; known: ${PARTS.join(', ')}`);
   return {
     model: values.model,
     cfg,
@@ -61,6 +85,8 @@ function parseOptions() {
     steps: Number(values.steps),
     warmup: Number(values.warmup),
     soakSteps: Number(values['soak-steps']),
+    policies,
+    parts: new Set(parts),
     out: resolve(values.out),
   };
 }
@@ -70,19 +96,41 @@ function randomTokens(count: number, vocab: number, seed: number): number[] {
   return Array.from({ length: count }, () => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) % vocab);
 }
 
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
 /** Decode steps, each awaited and timed alone (eviction events included where they fall). */
-async function timeDecode(model: GpuModel, steps: number, warmup: number): Promise<{ tokensPerSecond: number; medianMs: number }> {
+async function timeDecode(model: GpuModel, steps: number, warmup: number): Promise<DecodeTiming> {
   let token = await model.sample(GREEDY, []);
   const times: number[] = [];
+  const events: boolean[] = [];
+  let kept = model.kvBytes().perLayer.map((l) => l.keptTokens);
   for (let i = 0; i < warmup + steps; i++) {
     const start = performance.now();
     token = await model.step(token, GREEDY, []);
-    if (i >= warmup) times.push(performance.now() - start);
+    const ms = performance.now() - start;
+    // The cache's own bookkeeping, read on the CPU after the step's time is taken.
+    const now = model.kvBytes().perLayer.map((l) => l.keptTokens);
+    if (i >= warmup) {
+      times.push(ms);
+      events.push(now.some((n, l) => n < kept[l]));
+    }
+    kept = now;
   }
   // The mean, not the median: eviction events are rare, slow steps, and their cost is the question.
-  const mean = times.reduce((a, b) => a + b, 0) / times.length;
-  return { tokensPerSecond: 1000 / mean, medianMs: quantile(times, 0.5) };
+  const eventTimes = times.filter((_, i) => events[i]);
+  const quiet = times.filter((_, i) => !events[i]);
+  return {
+    tokensPerSecond: 1000 / mean(times),
+    medianMs: quantile(times, 0.5),
+    eventSteps: eventTimes.length,
+    eventMeanMs: eventTimes.length > 0 ? mean(eventTimes) : null,
+    quietMedianMs: quantile(quiet, 0.5),
+    quietMeanMs: mean(quiet),
+  };
 }
+
+const describeTiming = (t: DecodeTiming) =>
+  `decode ${t.tokensPerSecond.toFixed(1)} tok/s (median ${t.medianMs.toFixed(3)} ms; ${t.eventSteps} event steps, mean ${t.eventMeanMs?.toFixed(3) ?? '-'} ms; others median ${t.quietMedianMs.toFixed(3)}, mean ${t.quietMeanMs.toFixed(3)} ms)`;
 
 async function main(): Promise<void> {
   const options = parseOptions();
@@ -100,7 +148,7 @@ async function main(): Promise<void> {
   };
 
   // 1. Soak: 4,000 decode steps through a 1,024-token cache under a 256-token budget.
-  {
+  if (options.parts.has('soak')) {
     const settings: KvSettings = { ...KIVI2, policy: 'zigzag', budgetTokens: 256 };
     const model = new GpuModel(device, cfg, weights, 1024, settings);
     await model.prefill(randomTokens(512, cfg.vocabSize, 1));
@@ -130,7 +178,7 @@ async function main(): Promise<void> {
   const rows: PolicyRow[] = [];
   result.rows = rows;
   const maxContext = Math.max(...options.contexts);
-  for (const policy of POLICY_ORDER) {
+  for (const policy of options.parts.has('policies') ? options.policies : []) {
     const model = new GpuModel(device, cfg, weights, maxContext, { ...KIVI2, policy, budgetFraction: options.budget });
     for (const context of options.contexts) {
       const start = performance.now();
@@ -149,33 +197,42 @@ async function main(): Promise<void> {
         kvBytesRatio: kv.used / kv.fp16Equivalent,
         decodeTokensPerSecond: decode.tokensPerSecond,
         decodeMedianMs: decode.medianMs,
+        decode,
         prefillSeconds,
       };
       rows.push(row);
-      console.log(`${policy.padEnd(8)} ${String(row.context).padStart(6)}  KV ${(kv.used / MIB).toFixed(1)} MiB = ${row.kvBytesRatio.toFixed(4)}x fp16, kept ${row.keptTokensMean.toFixed(0)}/layer, decode ${decode.tokensPerSecond.toFixed(1)} tok/s (median ${decode.medianMs.toFixed(3)} ms)`);
+      console.log(`${policy.padEnd(8)} ${String(row.context).padStart(6)}  KV ${(kv.used / MIB).toFixed(1)} MiB = ${row.kvBytesRatio.toFixed(4)}x fp16, kept ${row.keptTokensMean.toFixed(0)}/layer, ${describeTiming(decode)}`);
       write();
     }
     model.destroy();
   }
 
-  // 3. The same KIVI-2 cache without eviction, holding what zigzag keeps at the largest context.
-  const zigzagLast = rows.filter((r) => r.policy === 'zigzag').at(-1)!;
-  const equalKept = Math.round(zigzagLast.keptTokensMean);
-  const baseline = new GpuModel(device, cfg, weights, equalKept + options.steps + options.warmup + 1, KIVI2);
-  await baseline.prefill(randomTokens(equalKept, cfg.vocabSize, 99));
-  const noEviction = await timeDecode(baseline, options.steps, options.warmup);
-  baseline.destroy();
-  console.log(`no-evict ${equalKept} kept: decode ${noEviction.tokensPerSecond.toFixed(1)} tok/s`);
-  // The first (smallest) context's zigzag row: its timed steps end one token short of the context.
-  const at8k = rows.find((r) => r.policy === 'zigzag');
-  result.noEviction = { keptTokens: equalKept, decodeTokensPerSecond: noEviction.tokensPerSecond, decodeMedianMs: noEviction.medianMs };
-  result.summary = {
-    kv_bytes_ratio_8k_20pct: at8k?.kvBytesRatio ?? null,
-    decode_ratio_with_eviction: zigzagLast.decodeTokensPerSecond / noEviction.tokensPerSecond,
-    soak_violations: (result.soak as { violations: number }).violations,
-  };
-  console.log(`summary  ${JSON.stringify(result.summary)}`);
-  write();
+  // 3. The same KIVI-2 cache without eviction, holding what each policy keeps at the largest context.
+  if (options.parts.has('compaction')) {
+    const compaction: Record<string, unknown>[] = [];
+    result.noEviction = compaction;
+    for (const row of rows.filter((r) => r.context === Math.max(...rows.map((x) => x.context)))) {
+      const equalKept = Math.round(row.keptTokensMean);
+      const baseline = new GpuModel(device, cfg, weights, equalKept + options.steps + options.warmup + 1, KIVI2);
+      await baseline.prefill(randomTokens(equalKept, cfg.vocabSize, 99));
+      const noEviction = await timeDecode(baseline, options.steps, options.warmup);
+      baseline.destroy();
+      const ratio = row.decodeTokensPerSecond / noEviction.tokensPerSecond;
+      console.log(`no-evict ${equalKept} kept (as ${row.policy}): ${describeTiming(noEviction)}; ${row.policy} / this = ${ratio.toFixed(3)}`);
+      compaction.push({ policy: row.policy, keptTokens: equalKept, decodeTokensPerSecond: noEviction.tokensPerSecond, decodeMedianMs: noEviction.medianMs, decode: noEviction, ratio });
+      write();
+    }
+    const zigzag = compaction.find((c) => c.policy === 'zigzag');
+    // The first (smallest) context's zigzag row: its timed steps end one token short of the context.
+    const at8k = rows.find((r) => r.policy === 'zigzag');
+    result.summary = {
+      kv_bytes_ratio_8k_20pct: at8k?.kvBytesRatio ?? null,
+      decode_ratio_with_eviction: zigzag ? zigzag.ratio : null,
+      soak_violations: (result.soak as { violations: number } | undefined)?.violations ?? null,
+    };
+    console.log(`summary  ${JSON.stringify(result.summary)}`);
+    write();
+  }
   device.destroy();
 }
 

@@ -9,8 +9,11 @@
 //   params  uniform EvictParams { kept, select, sinks, recent, window, windowEnd, tau: f32, pad }: kept, tau
 // theta* is found by bisection on the f32 bit patterns (their order is the value order for non-negative
 // floats), 32 steps at most, each a workgroup sum of mass(theta) in f32.
+// WITH_LMBA = false pools only (lmba is left as it was): decode's eviction events reuse the budgets'
+// last LMBA, so they skip the bisection.
 // Grid: (NUM_KV_HEADS); 256 invocations per head.
 override CAPACITY: u32;
+override WITH_LMBA: bool = true;
 
 const WG = 256u;
 
@@ -75,6 +78,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     pooled[base + j] = best;
     maxBits = max(maxBits, bitcast<u32>(scores[base + j]));
   }
+  if (!WITH_LMBA) { return; }
   maxBits = workgroupReduceU32(maxBits, lid, 1u);
 
   // Largest thetaBits in [lo, hi) with mass >= tau * total; mass(0) = total holds it for tau <= 1.

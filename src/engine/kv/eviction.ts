@@ -1,6 +1,12 @@
 // Eviction steps 1-3 and their bookkeeping for any KV cache (buffers and steps: evictionLayout.ts):
 // positions of kept tokens, the observation window's queries and softmax statistics, scores, LMBA,
 // and selection. The caches own their storage and compaction (step 4); this owns the rest.
+//
+// What a decode step pays: one kv_window_capture dispatch per layer, nothing else. Its token's
+// position is left pending and written by the next event or prefill chunk (the pending tokens are
+// the newest kept ones of every layer, at consecutive positions). An event in decode allocates the
+// budgets from the last measured LMBA (prefill events measure it, waiting for its read-back) and
+// scores, pools and selects only the layers over budget, all recorded into the cache's one submit.
 import { bindKernel, dispatch, type BoundKernel, type PipelineCache } from '../gpu/shaders';
 import type { ModelConfig } from '../model/types';
 import { POLICIES, roundToBlocks, type BudgetPolicy } from './budgets';
@@ -26,6 +32,8 @@ export interface EvictionLayer {
   capture: BoundKernel;
   score: BoundKernel | null;
   poolLmba: BoundKernel;
+  /** kv_pool_lmba without the LMBA bisection (decode events). */
+  pool: BoundKernel;
   select: BoundKernel;
 }
 
@@ -49,6 +57,14 @@ export class Eviction {
   readonly layers: EvictionLayer[];
   private readonly lmbaReadback: GPUBuffer;
   private readonly buffers: GPUBuffer[] = [];
+  /** LMBA per layer (mean over KV heads) as last measured; null before the first measurement. */
+  private lmba: number[] | null = null;
+  /** Decode tokens whose positions are not written yet: the newest `pendingTokens` kept tokens of
+   *  every layer, at original positions pendingFrom, pendingFrom + 1, ... */
+  private pendingFrom = 0;
+  private pendingTokens = 0;
+  /** Tokens whose positions the chunk being recorded writes (the pending ones, then its own). */
+  private chunkAppend = 0;
 
   constructor(
     private readonly device: GPUDevice,
@@ -93,6 +109,7 @@ export class Eviction {
         ]),
         score: null,
         poolLmba: bindKernel(device, pipelines.get('kv_pool_lmba', { CAPACITY: C }), [scores, pooled, lmba, params]),
+        pool: bindKernel(device, pipelines.get('kv_pool_lmba', { CAPACITY: C, WITH_LMBA: false }), [scores, pooled, lmba, params]),
         select: bindKernel(device, pipelines.get('kv_select', { CAPACITY: C }), [positions, pooled, newIndex, sourceOf, params]),
       };
     });
@@ -103,16 +120,41 @@ export class Eviction {
     this.layers[l].score = kernel;
   }
 
-  /** Per chunk, before recording: where the chunk's tokens go in layer l's positions. */
-  beginChunk(l: number, kept: number, position: number, numTokens: number): void {
-    this.device.queue.writeBuffer(this.layers[l].positionsParams, 0, Uint32Array.of(kept, position, numTokens, 0));
+  /** Per chunk at original positions position.., before recording; kept[l] = tokens layer l holds
+   *  before it. A decode step (one token) only joins the pending positions; a prefill chunk writes
+   *  them with its own. */
+  beginChunk(kept: number[], position: number, numTokens: number): void {
+    if (numTokens === 1) {
+      if (this.pendingTokens === 0) this.pendingFrom = position;
+      this.pendingTokens++;
+      this.chunkAppend = 0;
+      return;
+    }
+    this.chunkAppend = this.writePending(kept.map((k) => k + numTokens), position, numTokens);
   }
 
-  /** Per chunk and layer, after the attention partials exist: positions and window capture. */
+  /** Per chunk and layer, after the attention partials exist: positions (prefill) and window capture. */
   recordChunk(pass: GPUComputePassEncoder, l: number, numTokens: number): void {
     const layer = this.layers[l];
-    dispatch(pass, layer.appendPositions, Math.ceil(numTokens / 64), this.cfg.numKvHeads);
+    if (this.chunkAppend > 0) dispatch(pass, layer.appendPositions, Math.ceil(this.chunkAppend / 64), this.cfg.numKvHeads);
     dispatch(pass, layer.capture, this.cfg.numHeads, numTokens);
+  }
+
+  /** After the cache dropped all but its first `kept` tokens (never after an eviction: then it drops
+   *  everything), so kept index = position and pending tokens past `kept` are gone. */
+  truncated(kept: number): void {
+    this.pendingTokens = Math.max(0, Math.min(this.pendingTokens, kept - this.pendingFrom));
+  }
+
+  /** Uploads each layer's kv_positions_append uniform for the pending tokens followed by `numTokens`
+   *  new ones at `position`.. (consecutive: the pending ones end where they start); `kept[l]` counts
+   *  them all, the newest of layer l. Clears the pending tokens; returns how many get written. */
+  private writePending(kept: number[], position: number, numTokens: number): number {
+    const from = this.pendingTokens > 0 ? this.pendingFrom : position;
+    const count = this.pendingTokens + numTokens;
+    kept.forEach((k, l) => this.device.queue.writeBuffer(this.layers[l].positionsParams, 0, Uint32Array.of(k - count, from, count, 0)));
+    this.pendingTokens = 0;
+    return count;
   }
 
   /** Average tokens kept per layer once `seen` tokens went through the model. */
@@ -131,9 +173,13 @@ export class Eviction {
   }
 
   /**
-   * Steps 1-3 for every layer: scores, LMBA (read back when the policy needs it), budgets, selection.
-   * `floor` is the fewest tokens a layer may keep; `plan` turns a layer's budget into its new count.
-   * Returns the plan per layer; selection results are in newIndex / sourceOf on the GPU.
+   * Steps 1-3 of an event. `floor` is the fewest tokens a layer may keep; `plan` turns a layer's budget
+   * into its new count. When the policy needs LMBA and it is to be measured (a prefill event, or the
+   * first event), every layer is scored and pooled with LMBA, the CPU waits for its read-back and
+   * allocates; otherwise (decode, or a policy without LMBA) the budgets come first, from the last LMBA,
+   * and only the layers that evict are scored and pooled, with no read-back.
+   * Returns the plans and an encoder (nothing of it submitted) for the cache to record selection
+   * (recordSelect) and compaction into and submit; newIndex / sourceOf come out on the GPU.
    */
   async select(
     states: LayerState[],
@@ -141,8 +187,9 @@ export class Eviction {
     block: number,
     floor: number,
     plan: (l: number, budget: number) => LayerPlan,
+    phase: 'prefill' | 'decode',
     residualStart = 0,
-  ): Promise<LayerPlan[]> {
+  ): Promise<{ plans: LayerPlan[]; encoder: GPUCommandEncoder }> {
     const { device, cfg } = this;
     const KV = cfg.numKvHeads;
     const window = Math.min(this.settings.window, seen);
@@ -154,32 +201,43 @@ export class Eviction {
       words[8] = residualStart;
       device.queue.writeBuffer(this.layers[l].params, 0, params);
     };
-    states.forEach((_, l) => writeParams(l, 0));
-    const scoring = device.createCommandEncoder({ label: 'evict.score' });
-    const pass = scoring.beginComputePass();
+    // Candidates to choose beside the sinks (all kept: they are the oldest tokens) and the recent ones.
+    const writeSelect = (plans: LayerPlan[]) =>
+      plans.forEach((p, l) => p.evict && writeParams(l, p.newKept - (states[l].recent + Math.min(this.settings.sinks, states[l].kept))));
+    const allocate = (lmba: number[]) =>
+      roundToBlocks(
+        this.policy.allocate({ numLayers: cfg.numLayers, averageBudget: this.averageBudget(seen), lmba, beta: EVICTION_DEFAULTS.beta }),
+        block,
+        floor,
+      ).map((budget, l) => plan(l, budget));
+
+    const measure = this.policy.needsLmba && (phase === 'prefill' || this.lmba === null);
+    const early = measure ? null : allocate(this.lmba ?? states.map(() => 0));
+    if (early) writeSelect(early);
+    else states.forEach((_, l) => writeParams(l, 0));
+    const encoder = device.createCommandEncoder({ label: 'evict' });
+    const pass = encoder.beginComputePass();
+    if (this.pendingTokens > 0) {
+      const count = this.writePending(states.map((s) => s.kept), 0, 0);
+      this.layers.forEach((layer) => dispatch(pass, layer.appendPositions, Math.ceil(count / 64), KV));
+    }
     this.layers.forEach((layer, l) => {
+      if (early && !early[l].evict) return;
       dispatch(pass, layer.score!, Math.ceil(states[l].kept / 64), KV);
-      dispatch(pass, layer.poolLmba, KV);
+      dispatch(pass, measure ? layer.poolLmba : layer.pool, KV);
     });
     pass.end();
-    this.layers.forEach((layer, l) => scoring.copyBufferToBuffer(layer.lmba, 0, this.lmbaReadback, l * KV * 4, KV * 4));
-    device.queue.submit([scoring.finish()]);
+    if (early) return { plans: early, encoder };
 
-    let lmba = states.map(() => 0);
-    if (this.policy.needsLmba) {
-      await this.lmbaReadback.mapAsync(GPUMapMode.READ);
-      const heads = new Uint32Array(this.lmbaReadback.getMappedRange().slice(0));
-      this.lmbaReadback.unmap();
-      lmba = states.map((_, l) => heads.subarray(l * KV, (l + 1) * KV).reduce((a, b) => a + b, 0) / KV);
-    }
-    const budgets = roundToBlocks(
-      this.policy.allocate({ numLayers: cfg.numLayers, averageBudget: this.averageBudget(seen), lmba, beta: EVICTION_DEFAULTS.beta }),
-      block,
-      floor,
-    );
-    const plans = budgets.map((budget, l) => plan(l, budget));
-    plans.forEach((p, l) => writeParams(l, p.newKept - (states[l].recent + Math.min(this.settings.sinks, states[l].kept))));
-    return plans;
+    this.layers.forEach((layer, l) => encoder.copyBufferToBuffer(layer.lmba, 0, this.lmbaReadback, l * KV * 4, KV * 4));
+    device.queue.submit([encoder.finish()]);
+    await this.lmbaReadback.mapAsync(GPUMapMode.READ);
+    const heads = new Uint32Array(this.lmbaReadback.getMappedRange().slice(0));
+    this.lmbaReadback.unmap();
+    const lmba = (this.lmba = states.map((_, l) => heads.subarray(l * KV, (l + 1) * KV).reduce((a, b) => a + b, 0) / KV));
+    const plans = allocate(lmba);
+    writeSelect(plans);
+    return { plans, encoder: device.createCommandEncoder({ label: 'evict' }) };
   }
 
   /** Records step 3 (selection) for the layers that evict. */

@@ -7,8 +7,8 @@
 //
 // Per layer (KV heads, capacity C tokens, query heads H, head dim D, window W):
 //   positions  [KV, C] u32: original position of kept token j of head h at h * C + j (sinks are the
-//              kept tokens with position < S). Written for new tokens by kv_positions_append, moved by
-//              compaction.
+//              kept tokens with position < S). Written for new tokens by kv_positions_append (a prefill
+//              chunk's with the chunk, decode steps' at the next event or chunk), moved by compaction.
 //   queryRing  [W, H, D] f32: the rotated queries of the last W tokens, token at position p in slot p % W.
 //   statsRing  [W, H, 2] f32: (M, L) of each of those queries' softmax over the cache it attended:
 //              M = max score, L = sum_j exp(score_j - M), score = q.k / sqrt(D). Written by
@@ -25,6 +25,8 @@
 // Steps of one eviction event (all layers, triggered by the CPU):
 //   1. kv_score_fp16 / kv_score_kivi: scores for every kept token (one pass over the cache).
 //   2. kv_pool_lmba: pooled and lmba.          -> the CPU reads lmba back and allocates budgets
+//      (prefill events; decode events allocate from the last LMBA first, then score and pool only the
+//      layers that evict, with the bisection for lmba left out: no read-back on the decode path)
 //   3. kv_select: per head, keep the sinks (position < S), the protected newest tokens (kept index >=
 //      kept - recent) and the `select` other tokens with the largest pooled score (ties: lower kept
 //      index first); write newIndex and sourceOf in kept order.

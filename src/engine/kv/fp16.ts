@@ -106,6 +106,7 @@ export class Fp16KvCache implements KvCache {
     for (const l of this.layers) l.kept = Math.min(target, l.kept);
     this.evicted = false;
     this.seen = this.length;
+    this.eviction?.truncated(this.length);
     return this.length;
   }
 
@@ -117,10 +118,8 @@ export class Fp16KvCache implements KvCache {
     this.decodeKernel = numTokens === 1 && this.layers[0].attentionDecode !== null && tiles <= this.io.partialSlots;
     this.numSplits = numTokens > 1 ? 1 : this.decodeKernel ? tiles : decodeSplits(this.length + 1, this.io.partialSlots);
     const { queue } = this.device;
-    this.layers.forEach((l, i) => {
-      queue.writeBuffer(l.batch, 0, Uint32Array.of(numTokens, l.kept, this.numSplits, 0));
-      this.eviction?.beginChunk(i, l.kept, position, numTokens);
-    });
+    for (const l of this.layers) queue.writeBuffer(l.batch, 0, Uint32Array.of(numTokens, l.kept, this.numSplits, 0));
+    this.eviction?.beginChunk(this.layers.map((l) => l.kept), position, numTokens);
     if (this.eviction) queue.writeBuffer(this.captureBatch, 0, Uint32Array.of(numTokens, position, this.numSplits, 0));
   }
 
@@ -148,13 +147,12 @@ export class Fp16KvCache implements KvCache {
     const block = 32;
     if (!ev.needsEviction(states, seen, phase === 'decode' ? block : 0, this.layers.map((l) => l.budget))) return;
     const floor = ev.settings.sinks + recent + block;
-    const plans = await ev.select(states, seen, block, floor, (l, budget): LayerPlan => {
+    const { plans, encoder } = await ev.select(states, seen, block, floor, (l, budget): LayerPlan => {
       const newKept = Math.min(this.layers[l].kept, budget);
       return { evict: newKept < this.layers[l].kept, budget, newKept };
-    });
+    }, phase);
     const { device, cfg, scratch } = this;
     const { numKvHeads: KV, headDim: D } = cfg;
-    const encoder = device.createCommandEncoder({ label: 'evict.fp16' });
     const selectPass = encoder.beginComputePass();
     ev.recordSelect(selectPass, plans);
     selectPass.end();

@@ -158,6 +158,7 @@ export class KiviKvCache implements KvCache {
     }
     this.evicted = false;
     this.seen = this.length;
+    this.eviction?.truncated(this.length);
     return this.length;
   }
 
@@ -171,8 +172,8 @@ export class KiviKvCache implements KvCache {
     else this.numSplits = decodeSplits(this.length + 1, this.io.partialSlots);
     const { queue } = this.device;
     this.writeHeadBlocks();
-    this.layers.forEach((layer, l) => {
-      this.eviction?.beginChunk(l, this.kept(layer), position, numTokens);
+    this.eviction?.beginChunk(this.layers.map((layer) => this.kept(layer)), position, numTokens);
+    this.layers.forEach((layer) => {
       if (this.flushBlocks === 0) return;
       layer.blocks.forEach((head, h) => {
         const ids = layer.free.splice(layer.free.length - this.flushBlocks).reverse();
@@ -231,18 +232,18 @@ export class KiviKvCache implements KvCache {
     this.writeHeadBlocks();
     const sinkBlocks = Math.ceil(ev.settings.sinks / G);
     const floor = (sinkBlocks + 1) * G + this.residualLen;
-    const plans = await ev.select(states, seen, G, floor, (l, budget): LayerPlan => {
+    const { plans, encoder } = await ev.select(states, seen, G, floor, (l, budget): LayerPlan => {
       const blocks = this.layers[l].blocks[0].length;
       const newBlocks = Math.min(blocks, Math.max(sinkBlocks + 1, Math.floor((budget - this.residualLen) / G)));
       return { evict: newBlocks < blocks, budget, newKept: newBlocks * G + this.residualLen };
-    }, this.residualStart);
+    }, phase, this.residualStart);
     const { device } = this;
-    const encoder = device.createCommandEncoder({ label: 'evict.kivi' });
-    const selectPass = encoder.beginComputePass();
-    ev.recordSelect(selectPass, plans);
-    selectPass.end();
+    // Selection and every layer's re-formed blocks in one pass (each layer's buffers are its own),
+    // then the new tables and positions copied over the old.
+    const pass = encoder.beginComputePass();
+    ev.recordSelect(pass, plans);
     const tableWords = KV * maxBlocksPerHead;
-    const replaced: { layer: KiviLayer; newBlocks: number[][] }[] = [];
+    const replaced: { layer: KiviLayer; l: number; newBlocks: number[][] }[] = [];
     this.layers.forEach((layer, l) => {
       const plan = plans[l];
       layer.budget = plan.budget;
@@ -253,15 +254,16 @@ export class KiviKvCache implements KvCache {
       ids.forEach((headIds, h) => table.set(headIds, h * maxBlocksPerHead));
       device.queue.writeBuffer(layer.newBlockTable!, 0, table);
       device.queue.writeBuffer(layer.compaction!, 0, Uint32Array.of(plan.newKept, newBlocks, 0, 0));
-      const pass = encoder.beginComputePass();
       dispatch(pass, layer.compactKeys!, Math.ceil(D / 64), newBlocks + 1, KV);
       if (newBlocks > 0) dispatch(pass, layer.compactValues!, Math.ceil(D / 64), newBlocks, KV);
-      pass.end();
+      replaced.push({ layer, l, newBlocks: ids });
+    });
+    pass.end();
+    for (const { layer, l } of replaced) {
       encoder.copyBufferToBuffer(layer.newBlockTable!, 0, layer.blockTable, 0, tableWords * 4);
       const positions = ev.layers[l];
       encoder.copyBufferToBuffer(positions.scratchPositions, 0, positions.positions, 0, positions.positions.size);
-      replaced.push({ layer, newBlocks: ids });
-    });
+    }
     device.queue.submit([encoder.finish()]);
     for (const { layer, newBlocks } of replaced) {
       layer.blocks.forEach((head) => layer.free.push(...head));

@@ -1,7 +1,7 @@
 // Eviction steps 1-3 and their bookkeeping against reference/eviction.ts: kv_positions_append,
 // kv_window_capture after a real attention_f16 (prefill shorter and longer than the window, decode),
 // kv_score_fp16 and kv_score_kivi on random caches with gapped positions (as after earlier evictions),
-// and kv_pool_lmba + kv_select on one score buffer uploaded from the CPU.
+// and kv_pool_lmba (with and without LMBA) + kv_select on one score buffer uploaded from the CPU.
 //
 // Tolerances. Positions, captured queries and every output of pool / LMBA / select: exact. Captured M:
 // exact (a max of the same f32 values). Captured L: CAPTURE_L_REL relative (WGSL exp is within
@@ -268,5 +268,18 @@ describe('kv_pool_lmba + kv_select', () => {
     expectBitExact(await readU32(ctx, lmbaOut), Uint32Array.from(scores, (s) => lmba(s, tau)), 'lmba', rng);
     expectBitExact(await readU32(ctx, newIndex), perHeadWords(numKvHeads, capacity, (h) => selections[h].newIndex), 'newIndex', rng);
     expectBitExact(await readU32(ctx, sourceOf), perHeadWords(numKvHeads, capacity, (h) => selections[h].sourceOf), 'sourceOf', rng);
+  });
+
+  it('WITH_LMBA = false pools the same and leaves lmba untouched', async () => {
+    const ctx = await requireDevice();
+    const rng = new Rng();
+    const [numKvHeads, kept, capacity] = [2, 700, 720];
+    const scores = Array.from({ length: numKvHeads }, () => Array.from({ length: kept }, () => Math.floor(rng.next() ** 4 * 4096) / 4096));
+    const scoreWords = perHeadWords(numKvHeads, capacity, (h) => new Uint32Array(Float32Array.from(scores[h]).buffer));
+    const pooled = poisoned(ctx, numKvHeads * capacity, 'pooled');
+    const lmbaOut = poisoned(ctx, numKvHeads, 'lmba');
+    await runKernel(ctx, 'kv_pool_lmba', { CAPACITY: capacity, WITH_LMBA: false }, [storage(ctx, scoreWords, 'scores'), pooled, lmbaOut, evictUniform(ctx, { kept, tau: 0.875 })], [numKvHeads]);
+    expectBitExact(await readU32(ctx, pooled), perHeadWords(numKvHeads, capacity, (h) => new Uint32Array(poolScores(scores[h]).buffer)), 'pooled', rng);
+    expectBitExact(await readU32(ctx, lmbaOut), new Uint32Array(numKvHeads).fill(POISON), 'lmba', rng);
   });
 });
