@@ -1,12 +1,15 @@
 // matmul_q4_gemv's achieved bandwidth per tiling (ROWS x LANES) on the decode shapes of a model, in
 // Node on Dawn with timestamp queries: which tiling model.ts's gemvTiling() should pick.
 //
-//   node bench/.carry/gemv-sweep.mjs [--model llama-3.2-1b] [--out bench/results/gemv-sweep.json]
+//   node bench/.carry/gemv-sweep.mjs [--model llama-3.2-1b] [--against other.wgsl] [--out bench/results/gemv-sweep.json]
+//
+// --against times another version of the kernel (same bindings and overrides) beside the engine's,
+// in the same run, as kernel "other".
 //
 // Each shape gets enough copies of random q4f16_1 weights that cycling through them overflows the
 // L2 cache, as a decode step's layers do; DISPATCHES dispatches go in one timestamped pass, and the
 // fastest of REPEATS passes counts. GB/s = (codes + scales) bytes / time per dispatch.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { bindKernel, dispatch, PipelineCache } from '../src/engine/gpu/shaders';
@@ -32,7 +35,7 @@ function tilings(): { ROWS: number; LANES: number }[] {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { model: { type: 'string', default: 'llama-3.2-1b' }, out: { type: 'string', default: 'bench/results/gemv-sweep.json' } } });
+  const { values } = parseArgs({ options: { model: { type: 'string', default: 'llama-3.2-1b' }, against: { type: 'string', default: '' }, out: { type: 'string', default: 'bench/results/gemv-sweep.json' } } });
   const cfg = SYNTHETIC_MODELS[values.model];
   if (!cfg) throw new Error(`no synthetic model ${values.model}`);
   const { gpu, adapterName } = await nodeGpu(['disable-dawn-features=timestamp_quantization']);
@@ -45,13 +48,18 @@ async function main(): Promise<void> {
   const copy = await measureCopyBandwidth(device, 1024 * MIB);
   console.log(`adapter ${adapterName}; copy ${(copy.gbPerSecond / 1000).toFixed(3)} TB/s`);
   const pipelines = new PipelineCache(device);
+  const other = values.against ? device.createShaderModule({ code: readFileSync(values.against, 'utf8') }) : null;
+  const kernels: { name: string; pipeline: (constants: Record<string, number | boolean>) => GPUComputePipeline }[] = [
+    { name: 'engine', pipeline: (constants) => pipelines.get('matmul_q4_gemv', constants) },
+    ...(other ? [{ name: 'other', pipeline: (constants: Record<string, number | boolean>) => device.createComputePipeline({ layout: 'auto', compute: { module: other, entryPoint: 'main', constants: Object.fromEntries(Object.entries(constants).map(([k, v]) => [k, Number(v)])) } }) }] : []),
+  ];
   const stamps = new Timestamps(device, 2);
   const spec = modelSpec(cfg);
   const shapes = new Map<string, { inDim: number; outDim: number }>();
   const l0 = spec.layers[0];
   for (const s of [l0.qkv, l0.o, l0.gateUp, l0.down, spec.lmHead]) shapes.set(`${s.outDim}x${s.inDim}`, { inDim: s.inDim, outDim: s.outDim });
   const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
-  const rows: { shape: string; ROWS: number; LANES: number; us: number; gbPerSecond: number; copyFraction: number }[] = [];
+  const rows: { kernel: string; shape: string; ROWS: number; LANES: number; us: number; gbPerSecond: number; copyFraction: number }[] = [];
   for (const [shape, { inDim, outDim }] of shapes) {
     const weightBytes = outDim * inDim / 2;
     const scaleBytes = outDim * inDim / 32 * 2;
@@ -76,8 +84,8 @@ async function main(): Promise<void> {
     const bias = device.createBuffer({ size: 16, usage: storage });
     const batch = device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     device.queue.writeBuffer(batch, 0, Uint32Array.of(1, 0, 1, 0));
-    for (const tiling of tilings()) {
-      const pipeline = pipelines.get('matmul_q4_gemv', { IN_DIM: inDim, OUT_DIM: outDim, SCALE_F16: true, HAS_BIAS: false, ADD_TO_OUTPUT: false, ...tiling });
+    for (const tiling of tilings()) for (const kernel of kernels) {
+      const pipeline = kernel.pipeline({ IN_DIM: inDim, OUT_DIM: outDim, SCALE_F16: true, HAS_BIAS: false, ADD_TO_OUTPUT: false, ...tiling });
       const kernels = weights.map((w) => bindKernel(device, pipeline, [x, w.q, w.s, bias, y, batch]));
       const workgroups = Math.ceil(outDim / tiling.ROWS);
       const gx = Math.min(workgroups, MAX_GRID);
@@ -91,8 +99,8 @@ async function main(): Promise<void> {
         if (r > 0) best = Math.min(best, us / DISPATCHES);
       }
       const gbPerSecond = (weightBytes + scaleBytes) / (best * 1e3);
-      rows.push({ shape, ...tiling, us: best, gbPerSecond, copyFraction: gbPerSecond / copy.gbPerSecond });
-      console.log(`${shape.padEnd(12)} ROWS ${String(tiling.ROWS).padStart(3)} LANES ${String(tiling.LANES).padStart(3)}: ${best.toFixed(2).padStart(8)} us  ${gbPerSecond.toFixed(0).padStart(5)} GB/s  ${((100 * gbPerSecond) / copy.gbPerSecond).toFixed(1)} % of copy`);
+      rows.push({ kernel: kernel.name, shape, ...tiling, us: best, gbPerSecond, copyFraction: gbPerSecond / copy.gbPerSecond });
+      console.log(`${kernel.name.padEnd(7)}${shape.padEnd(12)} ROWS ${String(tiling.ROWS).padStart(3)} LANES ${String(tiling.LANES).padStart(3)}: ${best.toFixed(2).padStart(8)} us  ${gbPerSecond.toFixed(0).padStart(5)} GB/s  ${((100 * gbPerSecond) / copy.gbPerSecond).toFixed(1)} % of copy`);
     }
     for (const w of weights) { w.q.destroy(); w.s.destroy(); }
     writeFileSync(resolve(values.out), `${JSON.stringify({ gpu: adapterName, copyGbPerSecond: copy.gbPerSecond, rows }, null, 2)}\n`);

@@ -95,6 +95,10 @@ interface Profile {
   context: number;
   dispatches: number;
   stepMs: number;
+  /** JS time to record the step's dispatches into one pass and finish the command buffer. */
+  recordMs: number;
+  /** An empty submit's round trip: a 4-byte copy, submit, mapAsync of the read-back. */
+  roundTripMs: number;
   gpuMs: number;
   kernelSumMs: number;
   kernels: KernelTime[];
@@ -112,7 +116,29 @@ async function profileAt(device: GPUDevice, gpu: GpuModel, context: number, repe
   const dispatches = captureStep(gpu);
   gpu.truncate(context - 1);
   const stamps = new Timestamps(device, 2 * dispatches.length);
+  const source = device.createBuffer({ size: 4, usage: GPUBufferUsage.COPY_SRC });
+  const readback = device.createBuffer({ size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   try {
+    const recordTimes: number[] = [];
+    const roundTrips: number[] = [];
+    for (let r = 0; r < 1 + repeats; r++) {
+      let start = performance.now();
+      const encoder = device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      for (const d of dispatches) record(pass, d);
+      pass.end();
+      encoder.finish();
+      const recorded = performance.now() - start;
+      start = performance.now();
+      const copy = device.createCommandEncoder();
+      copy.copyBufferToBuffer(source, 0, readback, 0, 4);
+      device.queue.submit([copy.finish()]);
+      await readback.mapAsync(GPUMapMode.READ);
+      readback.unmap();
+      if (r === 0) continue; // warm-up
+      recordTimes.push(recorded);
+      roundTrips.push(performance.now() - start);
+    }
     const whole: number[] = [];
     const each: number[][] = dispatches.map(() => []);
     for (let r = 0; r < 1 + repeats; r++) {
@@ -136,17 +162,21 @@ async function profileAt(device: GPUDevice, gpu: GpuModel, context: number, repe
     return {
       dispatches: dispatches.length,
       stepMs: quantile(stepTimes, 0.5),
+      recordMs: quantile(recordTimes, 0.5),
+      roundTripMs: quantile(roundTrips, 0.5),
       gpuMs: quantile(whole, 0.5) / 1000,
       kernelSumMs: medians.reduce((a, b) => a + b, 0) / 1000,
       kernels: kernelTimes(dispatches.map((d) => d.kernel), medians),
     };
   } finally {
     stamps.destroy();
+    source.destroy();
+    readback.destroy();
   }
 }
 
 function describe(p: Profile): string {
-  const head = `${p.model} ${p.kv} at ${p.context}: step ${p.stepMs.toFixed(3)} ms, GPU ${p.gpuMs.toFixed(3)} ms in one pass, kernels alone ${p.kernelSumMs.toFixed(3)} ms over ${p.dispatches} dispatches`;
+  const head = `${p.model} ${p.kv} at ${p.context}: step ${p.stepMs.toFixed(3)} ms (recording ${p.recordMs.toFixed(3)} ms, an empty submit's round trip ${p.roundTripMs.toFixed(3)} ms), GPU ${p.gpuMs.toFixed(3)} ms in one pass, kernels alone ${p.kernelSumMs.toFixed(3)} ms over ${p.dispatches} dispatches`;
   const rows = p.kernels.map((k) => `  ${k.kernel.padEnd(24)} ${String(k.dispatches).padStart(4)} x  ${(k.us / 1000).toFixed(3).padStart(8)} ms  ${(k.share * 100).toFixed(1).padStart(5)} %`);
   return [head, ...rows].join('\n');
 }
