@@ -3,7 +3,8 @@
 // word is read once per step. Prefill chunks (T > 1) use attention_kivi.wgsl. Writes the partials
 // attention_reduce.wgsl combines.
 //   qkv            [1, (NUM_HEADS + 2 * NUM_KV_HEADS) * HEAD_DIM] f32: queries are the first NUM_HEADS heads
-//   keyBlocks      [poolBlocks, KEY_CODE_WORDS + HEAD_DIM] u32: channel-major codes, then (scale, min) per channel
+//   keyBlocks      [poolBlocks, KEY_CODE_WORDS + HEAD_DIM] u32 (read as vec4s): channel-major codes, then
+//                  (scale, min) per channel
 //   valueBlocks    [poolBlocks, GROUP * VW + GROUP * NG] u32: token-major codes, then (scale, min) per token and group
 //   blockTable     [NUM_KV_HEADS * MAX_BLOCKS + NUM_KV_HEADS] u32: pool ids, then each head's block count
 //   residualKeys   [NUM_KV_HEADS, RING, HEAD_DIM / 8] vec4<u32> (f16 pairs), read a row at a time
@@ -16,22 +17,25 @@
 //
 // Work: a KV head's kept tokens (its blocks, then residualLen + 1 residual tokens) form tiles of
 // TILE = 256 tokens; split s takes ceil(tiles / numSplits) consecutive tiles. Per tile, 256 invocations:
-//   scores  invocation t owns token t: k_c = code_c s_c + m_c (or the f16 residual key) per channel,
-//           dotted with the GQA queries held in workgroup memory as vec4s of 4 heads (QUADS of them),
-//           written to scores[buffer][head][t]; a barrier;
-//   max     invocations (head, part) take the max of 16 scores each into partMax; a barrier. Every
-//           invocation then reads its heads' 16 partial maxima (the same numbers everywhere), so the
-//           running max m of a head is the same in every invocation, with no further exchange;
+//   stage   the tile's key blocks go to workgroup memory, STAGE_CHANNELS channels at a time (all of
+//           them for 2-bit keys at HEAD_DIM 64): each invocation loads vec4s of code words and of
+//           (scale, min) words, issued together so the whole tile is in flight at once; codes are
+//           stored transposed ([block][word of the channel][channel]) so that a token's codes of 4
+//           channels are one vec4, and (scale, min) unpacked to f32;
+//   scores  invocation t owns token t: k_c = code_c s_c + m_c (or the f16 residual key), 4 channels
+//           at a time, dotted with the GQA queries held in workgroup memory as vec4s of 4 heads
+//           (QUADS of them); a code becomes an f32 through the exponent bits of 2^23 (no int-to-float
+//           conversion, which runs at a quarter of the FMA rate);
+//   max     invocations (head, part) take the max of 16 scores each; then one invocation per head
+//           folds the 16 parts into the running max m and the rescale factor exp(m_old - m);
+//   probs   invocation t overwrites its scores with p_t = exp(score - m), once per (token, head);
 //   values  invocation (slice i of 4 channels, quad q, token part tp) sums, over tokens tp, tp + TP, ..,
-//           p_t (code_tc s_tg + m_tg) into acc[channel] as a vec4 over the quad's heads, with
-//           p_t = exp(score - m) read from the scores; l likewise.
-// With GQA <= 4 scores is double-buffered, so a tile costs two barriers: the next tile's scores go to
-// the other buffer, and partMax is rewritten only after the next tile's first barrier (three above
-// GQA 4, with one buffer).
+//           p_t (code_tc s_tg + m_tg) into acc[channel] as a vec4 over the quad's heads; l likewise.
+// Six barriers per tile (one more per extra channel slab).
 // At the end the token parts' acc and l are summed through workgroup memory, one channel of the
-// slice per round (two alternating buffers, one barrier per round).
+// slice per round.
 // Limits: GQA <= 8, HEAD_DIM <= 128 and a multiple of 8, GROUP in {32, 64, 128} dividing HEAD_DIM,
-// bits 2/4/8. Grid: (numSplits, NUM_KV_HEADS).
+// bits 2/4/8; workgroup memory within 16 KiB. Grid: (numSplits, NUM_KV_HEADS).
 override HEAD_DIM: u32;
 override NUM_HEADS: u32;
 override NUM_KV_HEADS: u32;
@@ -45,20 +49,30 @@ override MAX_BLOCKS: u32;
 override GQA: u32 = NUM_HEADS / NUM_KV_HEADS;
 override QUADS: u32 = (GQA + 3u) / 4u;
 override QUERY_VEC4S: u32 = HEAD_DIM * QUADS;
-// Score buffers [GQA, TILE]: two up to GQA 4, one above (keeps workgroup memory within 16 KiB); at
-// the end two reduction buffers of 4 * TILE (one vec4 per invocation).
-override SCORE_BUFFERS: u32 = select(1u, 2u, GQA <= 4u);
-override SHARED_WORDS: u32 = max(SCORE_BUFFERS * GQA * TILE, 8u * TILE);
+// Scores, then probabilities, [QUADS, TILE] vec4s of 4 heads; at the end the reduction buffer (TILE vec4s).
+override EXCHANGE_VEC4S: u32 = QUADS * TILE;
+// Key staging gets the workgroup memory the rest leaves of 4096 words (16 KiB); per channel it takes
+// TILE * KEY_BITS / 32 code words and a (scale, min) f32 pair per block of the tile.
+override STAGE_BUDGET_WORDS: u32 = 4096u - 4u * QUERY_VEC4S - 4u * EXCHANGE_VEC4S - 128u - 16u;
+override STAGE_WORDS_PER_CHANNEL: u32 = TILE * KEY_BITS / 32u + 2u * (TILE / GROUP);
+override STAGE_CHANNELS: u32 = min(HEAD_DIM, 1u << firstLeadingBit(STAGE_BUDGET_WORDS / STAGE_WORDS_PER_CHANNEL));
+override STAGE_CODE_VEC4S: u32 = (TILE * KEY_BITS / 32u) * (STAGE_CHANNELS / 4u);
+override STAGE_SCALE_VEC4S: u32 = (TILE / GROUP) * (STAGE_CHANNELS / 2u);
 
 const TILE = 256u;
 const NEG_BIG = -3.0e38;
 // Score parts per head in the tile max, TILE / MAX_PARTS tokens each.
 const MAX_PARTS = 16u;
+// A code c (< 2^23) in the mantissa of 2^23 is the f32 2^23 + c, exactly.
+const MAGIC_BITS = 0x4B000000u;
+const MAGIC = 8388608.0;
+// Value tokens per invocation loaded together (each token part holds a multiple of 16 tokens).
+const VALUE_BATCH = 16u;
 
 struct KvBatch { numTokens: u32, startPos: u32, numSplits: u32, firstRow: u32, residualStart: u32, residualLen: u32, flushBlocks: u32, pad: u32 }
 
 @group(0) @binding(0) var<storage, read> qkv: array<f32>;
-@group(0) @binding(1) var<storage, read> keyBlocks: array<u32>;
+@group(0) @binding(1) var<storage, read> keyBlocks: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read> valueBlocks: array<u32>;
 @group(0) @binding(3) var<storage, read> blockTable: array<u32>;
 @group(0) @binding(4) var<storage, read> residualKeys: array<vec4<u32>>;
@@ -69,10 +83,45 @@ struct KvBatch { numTokens: u32, startPos: u32, numSplits: u32, firstRow: u32, r
 
 // q / sqrt(HEAD_DIM) at [c * QUADS + quad], heads quad * 4 .. quad * 4 + 3 (0 past GQA).
 var<workgroup> query: array<vec4<f32>, QUERY_VEC4S>;
-var<workgroup> exchange: array<f32, SHARED_WORDS>;
-var<workgroup> partMax: array<f32, 128>;       // [GQA, MAX_PARTS]
-var<workgroup> lParts: array<vec4<f32>, 32>;   // [TP, QUADS] the token parts' l (TP * QUADS = 256 / slices)
-var<workgroup> quadMax: array<vec4<f32>, 2>;   // [QUADS] the running max m
+var<workgroup> exchange: array<vec4<f32>, EXCHANGE_VEC4S>;
+// Codes of the staged channels: [block][word w of the channel][channel / 4] vec4s of 4 channels.
+var<workgroup> stageCodes: array<vec4<u32>, STAGE_CODE_VEC4S>;
+// (scale, min) of the staged channels: [block][channel / 2] as (s_c, m_c, s_c+1, m_c+1).
+var<workgroup> stageScales: array<vec4<f32>, STAGE_SCALE_VEC4S>;
+var<workgroup> partMax: array<f32, 128>;       // [GQA, MAX_PARTS]; at the end the token parts' l [TP, QUADS] vec4s
+var<workgroup> runMax: array<vec4<f32>, 2>;    // [QUADS] the running max m
+var<workgroup> rescale: array<vec4<f32>, 2>;   // [QUADS] exp(m_old - m) of the tile
+
+/** Codes at bit `shift` + k * bits of `words[k]` (or of one word) as f32, exactly. */
+fn codesToF32(words: vec4<u32>, shifts: vec4<u32>, mask: u32) -> vec4<f32> {
+  return bitcast<vec4<f32>>(((words >> shifts) & vec4<u32>(mask)) | vec4<u32>(MAGIC_BITS)) - vec4<f32>(MAGIC);
+}
+
+/** Value words of tokens tp + (batch + k) * TP of the tile, k < VALUE_BATCH, for slice i: a block
+ *  token's (code word, (scale, min) word), a residual token's 4 f16 channels, zeros past the tile. */
+fn valueWords(batch: u32, tileStart: u32, tileLen: u32, tileBlocks: u32, firstBlock: u32, blockTokens: u32, kvHead: u32, i: u32, tp: u32) -> array<vec2<u32>, VALUE_BATCH> {
+  let valueWordsPerToken = HEAD_DIM * VALUE_BITS / 32u;
+  let groupsPerToken = HEAD_DIM / GROUP;
+  let valueBlockWords = GROUP * valueWordsPerToken + GROUP * groupsPerToken;
+  let tokenParts = TILE / (HEAD_DIM / 4u * QUADS);
+  var words: array<vec2<u32>, VALUE_BATCH>;
+  for (var k = 0u; k < VALUE_BATCH; k++) {
+    let t = tp + (batch + k) * tokenParts;
+    if (t < tileBlocks * GROUP) {
+      let block = blockTable[firstBlock + t / GROUP];
+      let j = t % GROUP;
+      let valueBase = block * valueBlockWords;
+      words[k] = vec2<u32>(valueBlocks[valueBase + j * valueWordsPerToken + (i * 4u * VALUE_BITS) / 32u],
+                           valueBlocks[valueBase + GROUP * valueWordsPerToken + j * groupsPerToken + (4u * i) / GROUP]);
+    } else if (t < tileLen) {
+      let slot = (kvBatch.residualStart + tileStart + t - blockTokens) % RING;
+      words[k] = residualValues[(kvHead * RING + slot) * (HEAD_DIM / 4u) + i];
+    } else {
+      words[k] = vec2<u32>(0u);
+    }
+  }
+  return words;
+}
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -81,14 +130,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let numSplits = kvBatch.numSplits;
   let firstHead = kvHead * GQA;
 
-  let keyWordsPerChannel = GROUP * KEY_BITS / 32u;
+  let keyWordsPerChannel = GROUP * KEY_BITS / 32u;        // KW
   let keyCodeWords = HEAD_DIM * keyWordsPerChannel;
   let keyMask = (1u << KEY_BITS) - 1u;
-  let keyBlockWords = keyCodeWords + HEAD_DIM;
-  let valueWordsPerToken = HEAD_DIM * VALUE_BITS / 32u;   // VW
-  let groupsPerToken = HEAD_DIM / GROUP;                  // NG
-  let valueBlockWords = GROUP * valueWordsPerToken + GROUP * groupsPerToken;
+  let keyBlockWords = keyCodeWords + HEAD_DIM;            // a multiple of 4 (HEAD_DIM is a multiple of 8)
   let valueMask = (1u << VALUE_BITS) - 1u;
+  let stageVec4s = STAGE_CHANNELS / 4u;                    // per staged (block, word) row
 
   // Value roles: slice i (channels 4i .. 4i + 3), quad, token part tp of TP.
   let slices = HEAD_DIM / 4u;
@@ -96,6 +143,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let i = lid % slices;
   let quad = (lid / slices) % QUADS;
   let tp = lid / (slices * QUADS);
+  let tokensPerPart = TILE / tokenParts;                   // a multiple of VALUE_BATCH
+  let valueShifts = vec4<u32>(0u, 1u, 2u, 3u) * VALUE_BITS + vec4<u32>((i * 4u * VALUE_BITS) % 32u);
+  var headValid = vec4<f32>(0.0);
+  for (var hh = 0u; hh < 4u; hh++) { headValid[hh] = select(0.0, 1.0, quad * 4u + hh < GQA); }
 
   let numBlocks = blockTable[NUM_KV_HEADS * MAX_BLOCKS + kvHead];
   let blockTokens = numBlocks * GROUP;
@@ -113,138 +164,170 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (h < GQA) { q = qkv[(firstHead + h) * HEAD_DIM + c] * inverseSqrt(f32(HEAD_DIM)); }
     query[c * QUADS + h / 4u][h % 4u] = q;
   }
+  // Heads past GQA in the last quad keep m = 0 (their scores are 0), so their p stays finite.
+  if (lid < 8u) {
+    runMax[lid / 4u][lid % 4u] = select(0.0, NEG_BIG, lid < GQA);
+    rescale[lid / 4u][lid % 4u] = 1.0;
+  }
   workgroupBarrier();
 
-  var m = vec4<f32>(NEG_BIG);
   var l = vec4<f32>(0.0);
   var acc: array<vec4<f32>, 4>;      // channel 4i + k of the quad's 4 heads
-  var buffer = 0u;
 
   for (var tileStart = begin; tileStart < end; tileStart += TILE) {
     let tileLen = min(TILE, end - tileStart);
-    let scoreBase = buffer * GQA * TILE;
+    // Tiles start on block boundaries (G divides TILE) and blockTokens is whole blocks.
+    let tileBlocks = (clamp(blockTokens, tileStart, tileStart + tileLen) - tileStart) / GROUP;
+    let firstBlock = kvHead * MAX_BLOCKS + tileStart / GROUP;
+
+    // The first VALUE_BATCH tokens' value words of this invocation, in flight during the scores.
+    var words = valueWords(0u, tileStart, tileLen, tileBlocks, firstBlock, blockTokens, kvHead, i, tp);
 
     // Scores of token lid for every head of the group.
     // Initialised explicitly: SwiftShader kept the previous tile's sums in a bare `var` here.
     var score = array<vec4<f32>, 2>(vec4<f32>(0.0), vec4<f32>(0.0));
     let token = tileStart + lid;
-    if (lid < tileLen) {
-      if (token < blockTokens) {
-        let block = blockTable[kvHead * MAX_BLOCKS + token / GROUP];
-        let j = token % GROUP;
-        let keyBase = block * keyBlockWords;
-        let codeWord = keyBase + (j * KEY_BITS) / 32u;
-        let shift = (j * KEY_BITS) % 32u;
-        for (var c = 0u; c < HEAD_DIM; c++) {
-          let scaleMin = unpack2x16float(keyBlocks[keyBase + keyCodeWords + c]);
-          let k = f32((keyBlocks[codeWord + c * keyWordsPerChannel] >> shift) & keyMask) * scaleMin.x + scaleMin.y;
-          for (var q = 0u; q < QUADS; q++) { score[q] += query[c * QUADS + q] * k; }
+    if (lid < tileLen && token >= blockTokens) {
+      let slot = (kvBatch.residualStart + token - blockTokens) % RING;
+      let row = (kvHead * RING + slot) * (HEAD_DIM / 8u);
+      for (var w = 0u; w < HEAD_DIM / 8u; w++) {
+        let words = residualKeys[row + w];
+        for (var e = 0u; e < 4u; e++) {
+          let k = unpack2x16float(words[e]);
+          let c = 8u * w + 2u * e;
+          for (var q = 0u; q < QUADS; q++) { score[q] += query[c * QUADS + q] * k.x + query[(c + 1u) * QUADS + q] * k.y; }
         }
-      } else {
-        let slot = (kvBatch.residualStart + token - blockTokens) % RING;
-        let row = (kvHead * RING + slot) * (HEAD_DIM / 8u);
-        for (var w = 0u; w < HEAD_DIM / 8u; w++) {
-          let words = residualKeys[row + w];
-          for (var e = 0u; e < 4u; e++) {
-            let k = unpack2x16float(words[e]);
-            let c = 8u * w + 2u * e;
-            for (var q = 0u; q < QUADS; q++) { score[q] += query[c * QUADS + q] * k.x + query[(c + 1u) * QUADS + q] * k.y; }
+      }
+    }
+
+    // The tile's blocks, STAGE_CHANNELS channels at a time.
+    let j = lid % GROUP;
+    let tokenWordRow = ((lid / GROUP) * keyWordsPerChannel + (j * KEY_BITS) / 32u) * stageVec4s;
+    let tokenShift = vec4<u32>((j * KEY_BITS) % 32u);
+    let codeVec4sPerBlock = stageVec4s * keyWordsPerChannel;
+    for (var c0 = 0u; c0 < HEAD_DIM && tileBlocks > 0u; c0 += STAGE_CHANNELS) {
+      if (c0 > 0u) { workgroupBarrier(); }
+      for (var v = lid; v < tileBlocks * codeVec4sPerBlock; v += TILE) {
+        let b = v / codeVec4sPerBlock;
+        let o = (v % codeVec4sPerBlock) * 4u;   // word of the slab: channel c0 + o / KW, word o % KW
+        let block = blockTable[firstBlock + b];
+        let words = keyBlocks[(block * keyBlockWords + c0 * keyWordsPerChannel + o) / 4u];
+        for (var e = 0u; e < 4u; e++) {
+          let c = (o + e) / keyWordsPerChannel;
+          let w = (o + e) % keyWordsPerChannel;
+          stageCodes[(b * keyWordsPerChannel + w) * stageVec4s + c / 4u][c % 4u] = words[e];
+        }
+      }
+      for (var v = lid; v < tileBlocks * stageVec4s; v += TILE) {
+        let b = v / stageVec4s;
+        let c4 = v % stageVec4s;
+        let block = blockTable[firstBlock + b];
+        let words = keyBlocks[(block * keyBlockWords + keyCodeWords + c0) / 4u + c4];
+        stageScales[(b * stageVec4s + c4) * 2u] = vec4<f32>(unpack2x16float(words.x), unpack2x16float(words.y));
+        stageScales[(b * stageVec4s + c4) * 2u + 1u] = vec4<f32>(unpack2x16float(words.z), unpack2x16float(words.w));
+      }
+      workgroupBarrier();
+      if (lid < tileBlocks * GROUP) {
+        let scaleRow = (lid / GROUP) * stageVec4s * 2u;
+        for (var c4 = 0u; c4 < stageVec4s; c4++) {
+          let codes = codesToF32(stageCodes[tokenWordRow + c4], tokenShift, keyMask);
+          let sm01 = stageScales[scaleRow + 2u * c4];
+          let sm23 = stageScales[scaleRow + 2u * c4 + 1u];
+          let k = codes * vec4<f32>(sm01.x, sm01.z, sm23.x, sm23.z) + vec4<f32>(sm01.y, sm01.w, sm23.y, sm23.w);
+          let c = c0 + 4u * c4;
+          for (var q = 0u; q < QUADS; q++) {
+            score[q] += query[c * QUADS + q] * k.x + query[(c + 1u) * QUADS + q] * k.y
+              + query[(c + 2u) * QUADS + q] * k.z + query[(c + 3u) * QUADS + q] * k.w;
           }
         }
       }
-    } else {
+    }
+    if (lid >= tileLen) {
       score[0] = vec4<f32>(NEG_BIG);
       score[1] = vec4<f32>(NEG_BIG);
     }
-    for (var h = 0u; h < GQA; h++) { exchange[scoreBase + h * TILE + lid] = score[h / 4u][h % 4u]; }
+    for (var q = 0u; q < QUADS; q++) { exchange[q * TILE + lid] = score[q]; }
     workgroupBarrier();
 
     if (lid < GQA * MAX_PARTS) {
       let h = lid / MAX_PARTS;
       let part = lid % MAX_PARTS;
       var partial = NEG_BIG;
-      for (var t = part; t < TILE; t += MAX_PARTS) { partial = max(partial, exchange[scoreBase + h * TILE + t]); }
+      for (var t = part; t < TILE; t += MAX_PARTS) { partial = max(partial, exchange[(h / 4u) * TILE + t][h % 4u]); }
       partMax[lid] = partial;
     }
     workgroupBarrier();
+    if (lid < GQA) {
+      var tileMax = NEG_BIG;
+      for (var part = 0u; part < MAX_PARTS; part++) { tileMax = max(tileMax, partMax[lid * MAX_PARTS + part]); }
+      let old = runMax[lid / 4u][lid % 4u];
+      let newMax = max(old, tileMax);
+      runMax[lid / 4u][lid % 4u] = newMax;
+      rescale[lid / 4u][lid % 4u] = exp(old - newMax);
+    }
+    workgroupBarrier();
+
+    // Tokens past the tile's end have score -3e38: p = 0.
+    for (var q = 0u; q < QUADS; q++) { exchange[q * TILE + lid] = exp(score[q] - runMax[q]); }
+    workgroupBarrier();
 
     if (tp < tokenParts) {
-      // The tile's max of each head of the quad, then rescale what the earlier tiles summed.
-      var tileMax = vec4<f32>(NEG_BIG);
-      for (var hh = 0u; hh < 4u; hh++) {
-        let h = quad * 4u + hh;
-        if (h < GQA) {
-          for (var part = 0u; part < MAX_PARTS; part++) { tileMax[hh] = max(tileMax[hh], partMax[h * MAX_PARTS + part]); }
-        }
-      }
-      let newM = max(m, tileMax);
-      let correction = exp(m - newM);
-      m = newM;
+      let correction = rescale[quad];
       l *= correction;
       for (var k = 0u; k < 4u; k++) { acc[k] *= correction; }
-
-      for (var t = tp; t < tileLen; t += tokenParts) {
-        var prob = vec4<f32>(0.0);
-        for (var hh = 0u; hh < 4u; hh++) {
-          let h = quad * 4u + hh;
-          if (h < GQA) { prob[hh] = exp(exchange[scoreBase + h * TILE + t] - m[hh]); }
-        }
-        l += prob;
-        let tok = tileStart + t;
-        if (tok < blockTokens) {
-          let block = blockTable[kvHead * MAX_BLOCKS + tok / GROUP];
-          let j = tok % GROUP;
-          let valueBase = block * valueBlockWords;
-          let codes = valueBlocks[valueBase + j * valueWordsPerToken + (i * 4u * VALUE_BITS) / 32u];
-          let shift = (i * 4u * VALUE_BITS) % 32u;
-          let scaleMin = unpack2x16float(valueBlocks[valueBase + GROUP * valueWordsPerToken + j * groupsPerToken + (4u * i) / GROUP]);
-          for (var k = 0u; k < 4u; k++) {
-            let v = f32((codes >> (shift + k * VALUE_BITS)) & valueMask) * scaleMin.x + scaleMin.y;
-            acc[k] += prob * v;
+      for (var batch = 0u; batch < tokensPerPart; batch += VALUE_BATCH) {
+        if (batch > 0u) { words = valueWords(batch, tileStart, tileLen, tileBlocks, firstBlock, blockTokens, kvHead, i, tp); }
+        for (var k = 0u; k < VALUE_BATCH; k++) {
+          let t = tp + (batch + k) * tokenParts;
+          let prob = exchange[quad * TILE + t] * headValid;
+          l += prob;
+          var v: vec4<f32>;   // channels 4i .. 4i + 3
+          if (t < tileBlocks * GROUP) {
+            let scaleMin = unpack2x16float(words[k].y);
+            v = codesToF32(vec4<u32>(words[k].x), valueShifts, valueMask) * scaleMin.x + vec4<f32>(scaleMin.y);
+          } else {
+            v = vec4<f32>(unpack2x16float(words[k].x), unpack2x16float(words[k].y));
           }
-        } else {
-          let slot = (kvBatch.residualStart + tok - blockTokens) % RING;
-          let words = residualValues[(kvHead * RING + slot) * slices + i];
-          let v01 = unpack2x16float(words.x);
-          let v23 = unpack2x16float(words.y);
-          acc[0] += prob * v01.x;
-          acc[1] += prob * v01.y;
-          acc[2] += prob * v23.x;
-          acc[3] += prob * v23.y;
+          acc[0] += prob * v.x;
+          acc[1] += prob * v.y;
+          acc[2] += prob * v.z;
+          acc[3] += prob * v.w;
         }
       }
     }
-    // With one score buffer the next tile's scores must wait for every invocation's reads.
-    if (SCORE_BUFFERS == 1u) { workgroupBarrier(); }
-    buffer = (buffer + 1u) % SCORE_BUFFERS;
+    // The next tile rewrites exchange (its scores) and rescale.
+    workgroupBarrier();
   }
 
-  // Sum the token parts. Round k reduces channel 4i + k of every head: reduction buffer k % 2 holds
+  // Sum the token parts. Round k reduces channel 4i + k of every head: the reduction buffer holds
   // one vec4 per invocation at lid, and invocation o = (quad, i, hh) adds up the TP parts of its
-  // output, which sit at tp * (4 * slices * QUADS) + o.
+  // output, which sit at float tp * (4 * slices * QUADS) + o.
   let slotBase = firstHead * numSplits + split;
   let outputs = 4u * slices * QUADS;
   let oQuad = lid / (4u * slices);
   let oSlice = (lid / 4u) % slices;
   let oHead = oQuad * 4u + lid % 4u;
-  workgroupBarrier();
-  if (i == 0u && tp < tokenParts) { lParts[tp * QUADS + quad] = l; }
-  if (i == 0u && tp == 0u) { quadMax[quad] = m; }
+  if (i == 0u && tp < tokenParts) {
+    for (var hh = 0u; hh < 4u; hh++) { partMax[(tp * QUADS + quad) * 4u + hh] = l[hh]; }
+  }
   for (var k = 0u; k < 4u; k++) {
-    let base = (k % 2u) * 4u * TILE;
-    for (var hh = 0u; hh < 4u; hh++) { exchange[base + 4u * lid + hh] = acc[k][hh]; }
+    exchange[lid] = acc[k];
     workgroupBarrier();
     if (lid < outputs && oHead < GQA) {
       var o = 0.0;
-      for (var part = 0u; part < tokenParts; part++) { o += exchange[base + part * outputs + lid]; }
+      for (var part = 0u; part < tokenParts; part++) {
+        let f = part * outputs + lid;
+        o += exchange[f / 4u][f % 4u];
+      }
       partialAcc[(slotBase + oHead * numSplits) * HEAD_DIM + 4u * oSlice + k] = o;
     }
+    workgroupBarrier();
   }
   if (lid < GQA) {
     var total = 0.0;
-    for (var part = 0u; part < tokenParts; part++) { total += lParts[part * QUADS + lid / 4u][lid % 4u]; }
+    for (var part = 0u; part < tokenParts; part++) { total += partMax[(part * QUADS + lid / 4u) * 4u + lid % 4u]; }
     let slot = slotBase + lid * numSplits;
-    partialMl[2u * slot] = quadMax[lid / 4u][lid % 4u];
+    partialMl[2u * slot] = runMax[lid / 4u][lid % 4u];
     partialMl[2u * slot + 1u] = total;
   }
 }
