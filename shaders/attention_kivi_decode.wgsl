@@ -1,7 +1,9 @@
 // Decode attention (T = 1) over one layer's KIVI cache (layouts in src/engine/kv/layout.ts): one
 // workgroup per (split, KV head) serves every query head of the KV head's GQA group, so each code
 // word is read once per step. Prefill chunks (T > 1) use attention_kivi.wgsl. Writes the partials
-// attention_reduce.wgsl combines.
+// attention_reduce.wgsl combines. It also does kivi_append's work for the new token (one dispatch
+// less per layer): the split holding it writes its f16 key and value into the ring, and reads them
+// from qkv itself.
 //   qkv            [1, (NUM_HEADS + 2 * NUM_KV_HEADS) * HEAD_DIM] f32: queries are the first NUM_HEADS heads
 //   keyBlocks      [poolBlocks, KEY_CODE_WORDS + HEAD_DIM] u32 (read as vec4s): channel-major codes, then
 //                  (scale, min) per channel
@@ -9,10 +11,10 @@
 //   blockTable     [NUM_KV_HEADS * MAX_BLOCKS + NUM_KV_HEADS] u32: pool ids, then each head's block count
 //   residualKeys   [NUM_KV_HEADS, RING, HEAD_DIM / 8] vec4<u32> (f16 pairs), read a row at a time
 //   residualValues [NUM_KV_HEADS, RING, HEAD_DIM / 4] vec2<u32> (f16 pairs: 4 channels per entry)
-//                  residual token r in slot (residualStart + r) % RING
+//                  residual token r in slot (residualStart + r) % RING; the new token's slot is written
 //   partialAcc     [1, NUM_HEADS, numSplits, HEAD_DIM] f32, partialMl [1, NUM_HEADS, numSplits, 2] f32:
 //                  unnormalised sum_t p_t v_t and (m, l) per split (empty split: m = -3e38, l = 0, acc = 0)
-//   kvBatch        uniform KvBatch: the new token is residual token residualLen (already appended)
+//   kvBatch        uniform KvBatch: the new token is residual token residualLen (keys in qkv already rotated)
 // Query head h reads KV head h / GQA. Scores are q.k / sqrt(HEAD_DIM).
 //
 // Work: a KV head's kept tokens (its blocks, then residualLen + 1 residual tokens) form tiles of
@@ -75,8 +77,8 @@ struct KvBatch { numTokens: u32, startPos: u32, numSplits: u32, firstRow: u32, r
 @group(0) @binding(1) var<storage, read> keyBlocks: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read> valueBlocks: array<u32>;
 @group(0) @binding(3) var<storage, read> blockTable: array<u32>;
-@group(0) @binding(4) var<storage, read> residualKeys: array<vec4<u32>>;
-@group(0) @binding(5) var<storage, read> residualValues: array<vec2<u32>>;
+@group(0) @binding(4) var<storage, read_write> residualKeys: array<vec4<u32>>;
+@group(0) @binding(5) var<storage, read_write> residualValues: array<vec2<u32>>;
 @group(0) @binding(6) var<storage, read_write> partialAcc: array<f32>;
 @group(0) @binding(7) var<storage, read_write> partialMl: array<f32>;
 @group(0) @binding(8) var<uniform> kvBatch: KvBatch;
@@ -97,6 +99,19 @@ fn codesToF32(words: vec4<u32>, shifts: vec4<u32>, mask: u32) -> vec4<f32> {
   return bitcast<vec4<f32>>(((words >> shifts) & vec4<u32>(mask)) | vec4<u32>(MAGIC_BITS)) - vec4<f32>(MAGIC);
 }
 
+/** The new token's key channels 8w .. 8w + 7 from qkv, as the ring holds them (f16 pairs). */
+fn newKeyWords(kvHead: u32, w: u32) -> vec4<u32> {
+  let k = (NUM_HEADS + kvHead) * HEAD_DIM + 8u * w;
+  return vec4<u32>(pack2x16float(vec2<f32>(qkv[k], qkv[k + 1u])), pack2x16float(vec2<f32>(qkv[k + 2u], qkv[k + 3u])),
+                   pack2x16float(vec2<f32>(qkv[k + 4u], qkv[k + 5u])), pack2x16float(vec2<f32>(qkv[k + 6u], qkv[k + 7u])));
+}
+
+/** The new token's value channels 4i .. 4i + 3 from qkv, as the ring holds them. */
+fn newValueWords(kvHead: u32, i: u32) -> vec2<u32> {
+  let v = (NUM_HEADS + NUM_KV_HEADS + kvHead) * HEAD_DIM + 4u * i;
+  return vec2<u32>(pack2x16float(vec2<f32>(qkv[v], qkv[v + 1u])), pack2x16float(vec2<f32>(qkv[v + 2u], qkv[v + 3u])));
+}
+
 /** Value words of tokens tp + (batch + k) * TP of the tile, k < VALUE_BATCH, for slice i: a block
  *  token's (code word, (scale, min) word), a residual token's 4 f16 channels, zeros past the tile. */
 fn valueWords(batch: u32, tileStart: u32, tileLen: u32, tileBlocks: u32, firstBlock: u32, blockTokens: u32, kvHead: u32, i: u32, tp: u32) -> array<vec2<u32>, VALUE_BATCH> {
@@ -113,6 +128,8 @@ fn valueWords(batch: u32, tileStart: u32, tileLen: u32, tileBlocks: u32, firstBl
       let valueBase = block * valueBlockWords;
       words[k] = vec2<u32>(valueBlocks[valueBase + j * valueWordsPerToken + (i * 4u * VALUE_BITS) / 32u],
                            valueBlocks[valueBase + GROUP * valueWordsPerToken + j * groupsPerToken + (4u * i) / GROUP]);
+    } else if (tileStart + t == blockTokens + kvBatch.residualLen) {
+      words[k] = newValueWords(kvHead, i);
     } else if (t < tileLen) {
       let slot = (kvBatch.residualStart + tileStart + t - blockTokens) % RING;
       words[k] = residualValues[(kvHead * RING + slot) * (HEAD_DIM / 4u) + i];
@@ -156,6 +173,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let begin = min(split * tilesPerSplit * TILE, numTokens);
   let end = min(begin + tilesPerSplit * TILE, numTokens);
 
+  // The split holding the new token appends it to the ring; this dispatch reads it from qkv.
+  if (numTokens - 1u >= begin && numTokens - 1u < end) {
+    let slot = (kvBatch.residualStart + kvBatch.residualLen) % RING;
+    if (lid < HEAD_DIM / 8u) { residualKeys[(kvHead * RING + slot) * (HEAD_DIM / 8u) + lid] = newKeyWords(kvHead, lid); }
+    if (lid < HEAD_DIM / 4u) { residualValues[(kvHead * RING + slot) * (HEAD_DIM / 4u) + lid] = newValueWords(kvHead, lid); }
+  }
+
   let qStride = HEAD_DIM * QUADS * 4u;
   for (var w = lid; w < qStride; w += TILE) {
     let c = w / (QUADS * 4u);
@@ -190,8 +214,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (lid < tileLen && token >= blockTokens) {
       let slot = (kvBatch.residualStart + token - blockTokens) % RING;
       let row = (kvHead * RING + slot) * (HEAD_DIM / 8u);
+      let isNew = token == numTokens - 1u;
       for (var w = 0u; w < HEAD_DIM / 8u; w++) {
-        let words = residualKeys[row + w];
+        var words: vec4<u32>;
+        if (isNew) { words = newKeyWords(kvHead, w); } else { words = residualKeys[row + w]; }
         for (var e = 0u; e < 4u; e++) {
           let k = unpack2x16float(words[e]);
           let c = 8u * w + 2u * e;

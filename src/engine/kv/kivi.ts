@@ -1,7 +1,7 @@
 // The KIVI KV cache on the GPU (DESIGN §5.1-5.2; layouts in kv/layout.ts). Per chunk of T tokens,
 // for every layer: kivi_append puts the new keys/values into the fp16 residual ring,
-// attention_kivi (attention_kivi_decode for a single token) + attention_reduce attend over the
-// quantized blocks and the residual, and
+// attention_kivi + attention_reduce attend over the quantized blocks and the residual (for a single
+// token attention_kivi_decode, which appends the token itself), and
 // kivi_quant_keys / kivi_quant_values turn the oldest G residual tokens into a new block while the
 // residual holds R + G or more. The CPU keeps the bookkeeping (ring position, block tables, free
 // pool blocks) and hands it to the kernels through the KvBatch uniform and the tables.
@@ -15,7 +15,8 @@ import type { KvSettings } from './settings';
 interface KiviLayer {
   append: BoundKernel;
   attention: BoundKernel;
-  /** The decode (T = 1) kernel: one workgroup per KV head and split; null past its GQA limit. */
+  /** The decode (T = 1) kernel, which also appends the token: one workgroup per KV head and split;
+   *  null past its GQA limit. */
   attentionDecode: BoundKernel | null;
   reduce: BoundKernel;
   quantKeys: BoundKernel;
@@ -199,9 +200,13 @@ export class KiviKvCache implements KvCache {
     const { numHeads: H, numKvHeads: KV, headDim: D } = this.cfg;
     const T = this.chunkTokens;
     const l = this.layers[layer];
-    dispatch(pass, l.append, Math.ceil((KV * D) / 2 / 64), T);
-    if (T === 1 && l.attentionDecode) dispatch(pass, l.attentionDecode, this.numSplits, KV);
-    else dispatch(pass, l.attention, this.numSplits, H, T);
+    // attention_kivi_decode appends the token itself.
+    if (T === 1 && l.attentionDecode) {
+      dispatch(pass, l.attentionDecode, this.numSplits, KV);
+    } else {
+      dispatch(pass, l.append, Math.ceil((KV * D) / 2 / 64), T);
+      dispatch(pass, l.attention, this.numSplits, H, T);
+    }
     this.eviction?.recordChunk(pass, layer, T);
     dispatch(pass, l.reduce, H, T);
     if (this.flushBlocks > 0) {

@@ -3,13 +3,14 @@
 // from 1 to more splits than units or tiles (empty splits), causal prefill on top of a residual, ring
 // wrap-around, no blocks, an empty residual, heads holding different block counts, several 256-token
 // tiles per split (decode), GQA 2, 4, 7 and 8, D 64 and 128, G 32/64/128, key/value bits 2, 4, 8.
-import { describe, it } from 'vitest';
+// The decode kernel also appends the new token to the ring: checked word for word.
+import { describe, expect, it } from 'vitest';
 import { keyBlockWords, kiviShape, valueBlockWords, type KiviShape } from '../../kv/layout';
 import { halfToFloat, roundToHalf } from '../../reference/f16';
 import { packKeyBlock, packValueBlock, unpackKeyToken, unpackValueToken } from '../../reference/kivi';
 import type { AttentionShape } from '../../reference/kernels';
 import { kiviAttention, type KeptTokens } from '../../reference/kiviAttention';
-import { POISON, Rng, expectClose, packHalves, poisoned, readF32, requireDevice, runKernel, storage, type GpuTestContext } from '../testing';
+import { POISON, Rng, expectClose, packHalves, poisoned, readF32, readU32, requireDevice, runKernel, storage, type GpuTestContext } from '../testing';
 
 // Each output is a softmax-weighted mean of dequantized values. The kernel differs from the f64
 // reference only by f32 rounding: scores as sum (q s) code + sum q m instead of q . (code s + m),
@@ -172,6 +173,24 @@ async function checkAttention(kernel: 'attention_kivi' | 'attention_kivi_decode'
   const cache = new RandomKiviCache(rng, shape, Uint32Array.from(headBlocks), residualStart % shape.ringSlots, residualLen + numTokens);
   const attnShape: AttentionShape = { numHeads, numKvHeads, headDim };
   const qkv = rng.normals(numTokens * (numHeads + 2 * numKvHeads) * headDim);
+  // attention_kivi_decode appends the new token itself: the ring holds it as f16 of qkv's key and
+  // value, and the GPU's ring starts with POISON in its slot, so a kernel reading the slot instead
+  // of qkv gets NaN.
+  const appends = kernel === 'attention_kivi_decode';
+  const newSlot = (cache.residualStart + residualLen) % shape.ringSlots;
+  const ringKeys = cache.residualKeys.slice();
+  const ringValues = cache.residualValues.slice();
+  if (appends) {
+    for (let h = 0; h < numKvHeads; h++) {
+      const at = (h * shape.ringSlots + newSlot) * (headDim / 2);
+      const key = (numHeads + h) * headDim;
+      const value = (numHeads + numKvHeads + h) * headDim;
+      cache.residualKeys.set(packHalves(qkv.subarray(key, key + headDim)), at);
+      cache.residualValues.set(packHalves(qkv.subarray(value, value + headDim)), at);
+      ringKeys.fill(POISON, at, at + headDim / 2);
+      ringValues.fill(POISON, at, at + headDim / 2);
+    }
+  }
 
   const partialAcc = poisoned(ctx, numTokens * numHeads * numSplits * headDim, 'partialAcc');
   const partialMl = poisoned(ctx, numTokens * numHeads * numSplits * 2, 'partialMl');
@@ -184,7 +203,7 @@ async function checkAttention(kernel: 'attention_kivi' | 'attention_kivi_decode'
   const buffers = [
     storage(ctx, qkv, 'qkv'), storage(ctx, cache.keyBlocks, 'keyBlocks'), storage(ctx, cache.valueBlocks, 'valueBlocks'),
     storage(ctx, Uint32Array.of(...cache.blockTable, ...cache.headBlocks), 'blockTable + headBlocks'),
-    storage(ctx, cache.residualKeys, 'residualKeys'), storage(ctx, cache.residualValues, 'residualValues'),
+    storage(ctx, ringKeys, 'residualKeys'), storage(ctx, ringValues, 'residualValues'),
     partialAcc, partialMl, kvBatch,
   ];
   const grid: [number, number, number?] = kernel === 'attention_kivi' ? [numSplits, numHeads, numTokens] : [numSplits, numKvHeads];
@@ -195,6 +214,10 @@ async function checkAttention(kernel: 'attention_kivi' | 'attention_kivi_decode'
   const magnitudes: KeptTokens = { keptKeys: (h) => cache.keptKeys(h), keptValues: (h) => cache.keptValues(h).map((v) => v.map(Math.abs)) };
   const bounds = Float64Array.from(kiviAttention(qkv, magnitudes, attnShape), (mag) => KIVI_ATTENTION_REL * mag);
   expectClose(await readF32(ctx, attnOut), kiviAttention(qkv, cache, attnShape), bounds, 'KIVI attention', rng);
+  if (appends) {
+    expect(await readU32(ctx, buffers[4]), 'ring keys after the append').toEqual(cache.residualKeys);
+    expect(await readU32(ctx, buffers[5]), 'ring values after the append').toEqual(cache.residualValues);
+  }
 }
 
 const caseName = 'H=$numHeads KV=$numKvHeads D=$headDim G=$groupSize bits $keyBits/$valueBits, blocks $headBlocks, residual $residualLen from slot $residualStart, T=$numTokens, $numSplits splits';
