@@ -3,8 +3,9 @@
 //
 //   node bench/.carry/gemv-sweep.mjs [--model llama-3.2-1b] [--against other.wgsl] [--out bench/results/gemv-sweep.json]
 //
-// --against times another version of the kernel (same bindings and overrides) beside the engine's,
-// in the same run, as kernel "other".
+// --against a.wgsl,b.wgsl times other versions of the kernel (same bindings and overrides) beside
+// the engine's in the same run, each named after its file; --tilings 16x64,8x128 (ROWSxLANES) limits
+// the sweep.
 //
 // Each shape gets enough copies of random q4f16_1 weights that cycling through them overflows the
 // L2 cache, as a decode step's layers do; DISPATCHES dispatches go in one timestamped pass, and the
@@ -25,6 +26,18 @@ const DISPATCHES = 64;
 const REPEATS = 5;
 const MAX_GRID = 65535;
 
+const READ_WORKGROUPS = 132 * 8;
+const READ_ONLY_WGSL = `
+@group(0) @binding(0) var<storage, read> src: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read_write> sink: array<u32>;
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) grid: vec3<u32>) {
+  var folded = vec4<u32>(0u);
+  for (var i = gid.x; i < arrayLength(&src); i += grid.x * 256u) { folded ^= src[i]; }
+  // Never true for random codes; keeps the loads from being optimised away.
+  if (all(folded == vec4<u32>(0x9e3779b9u))) { sink[0] = 1u; }
+}`;
+
 /** (ROWS, LANES) pairs the kernel accepts: ROWS * LANES a multiple of 256, 1-4 rows per thread. */
 function tilings(): { ROWS: number; LANES: number }[] {
   const out: { ROWS: number; LANES: number }[] = [];
@@ -35,7 +48,7 @@ function tilings(): { ROWS: number; LANES: number }[] {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { model: { type: 'string', default: 'llama-3.2-1b' }, against: { type: 'string', default: '' }, out: { type: 'string', default: 'bench/results/gemv-sweep.json' } } });
+  const { values } = parseArgs({ options: { model: { type: 'string', default: 'llama-3.2-1b' }, against: { type: 'string', default: '' }, tilings: { type: 'string', default: '' }, out: { type: 'string', default: 'bench/results/gemv-sweep.json' } } });
   const cfg = SYNTHETIC_MODELS[values.model];
   if (!cfg) throw new Error(`no synthetic model ${values.model}`);
   const { gpu, adapterName } = await nodeGpu(['disable-dawn-features=timestamp_quantization']);
@@ -48,12 +61,14 @@ async function main(): Promise<void> {
   const copy = await measureCopyBandwidth(device, 1024 * MIB);
   console.log(`adapter ${adapterName}; copy ${(copy.gbPerSecond / 1000).toFixed(3)} TB/s`);
   const pipelines = new PipelineCache(device);
-  const other = values.against ? device.createShaderModule({ code: readFileSync(values.against, 'utf8') }) : null;
+  const others = values.against ? values.against.split(',').map((file) => ({ name: file.replace(/^.*\//, '').replace(/\.wgsl$/, ''), module: device.createShaderModule({ code: readFileSync(file, 'utf8') }) })) : [];
   const kernels: { name: string; pipeline: (constants: Record<string, number | boolean>) => GPUComputePipeline }[] = [
     { name: 'engine', pipeline: (constants) => pipelines.get('matmul_q4_gemv', constants) },
-    ...(other ? [{ name: 'other', pipeline: (constants: Record<string, number | boolean>) => device.createComputePipeline({ layout: 'auto', compute: { module: other, entryPoint: 'main', constants: Object.fromEntries(Object.entries(constants).map(([k, v]) => [k, Number(v)])) } }) }] : []),
+    ...others.map(({ name, module }) => ({ name, pipeline: (constants: Record<string, number | boolean>) => device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main', constants: Object.fromEntries(Object.entries(constants).map(([k, v]) => [k, Number(v)])) } }) })),
   ];
   const stamps = new Timestamps(device, 2);
+  const readPipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code: READ_ONLY_WGSL }), entryPoint: 'main' } });
+  const sink = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
   const spec = modelSpec(cfg);
   const shapes = new Map<string, { inDim: number; outDim: number }>();
   const l0 = spec.layers[0];
@@ -84,7 +99,8 @@ async function main(): Promise<void> {
     const bias = device.createBuffer({ size: 16, usage: storage });
     const batch = device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     device.queue.writeBuffer(batch, 0, Uint32Array.of(1, 0, 1, 0));
-    for (const tiling of tilings()) for (const kernel of kernels) {
+    const only = values.tilings ? values.tilings.split(',').map((t) => t.split('x').map(Number)) : null;
+    for (const tiling of tilings().filter((t) => !only || only.some(([r, l]) => r === t.ROWS && l === t.LANES))) for (const kernel of kernels) {
       const pipeline = kernel.pipeline({ IN_DIM: inDim, OUT_DIM: outDim, SCALE_F16: true, HAS_BIAS: false, ADD_TO_OUTPUT: false, ...tiling });
       const kernels = weights.map((w) => bindKernel(device, pipeline, [x, w.q, w.s, bias, y, batch]));
       const workgroups = Math.ceil(outDim / tiling.ROWS);
@@ -100,7 +116,24 @@ async function main(): Promise<void> {
       }
       const gbPerSecond = (weightBytes + scaleBytes) / (best * 1e3);
       rows.push({ kernel: kernel.name, shape, ...tiling, us: best, gbPerSecond, copyFraction: gbPerSecond / copy.gbPerSecond });
-      console.log(`${kernel.name.padEnd(7)}${shape.padEnd(12)} ROWS ${String(tiling.ROWS).padStart(3)} LANES ${String(tiling.LANES).padStart(3)}: ${best.toFixed(2).padStart(8)} us  ${gbPerSecond.toFixed(0).padStart(5)} GB/s  ${((100 * gbPerSecond) / copy.gbPerSecond).toFixed(1)} % of copy`);
+      console.log(`${kernel.name.padEnd(16)}${shape.padEnd(12)} ROWS ${String(tiling.ROWS).padStart(3)} LANES ${String(tiling.LANES).padStart(3)}: ${best.toFixed(2).padStart(8)} us  ${gbPerSecond.toFixed(0).padStart(5)} GB/s  ${((100 * gbPerSecond) / copy.gbPerSecond).toFixed(1)} % of copy`);
+    }
+    // The ceiling for this size: a kernel that only reads the codes (XOR-folded), a vec4 per
+    // invocation per round, over 8 workgroups per multiprocessor-sized grid.
+    {
+      const kernelsRead = weights.map((w) => bindKernel(device, readPipeline, [w.q, sink]));
+      let best = Infinity;
+      for (let r = 0; r < 1 + REPEATS; r++) {
+        const encoder = device.createCommandEncoder();
+        const pass = stamps.pass(encoder, 0);
+        for (let d = 0; d < DISPATCHES; d++) dispatch(pass, kernelsRead[d % copies], READ_WORKGROUPS);
+        pass.end();
+        const [us] = await stamps.submit(encoder, 1);
+        if (r > 0) best = Math.min(best, us / DISPATCHES);
+      }
+      const gbPerSecond = weightBytes / (best * 1e3);
+      rows.push({ kernel: 'read-only', shape, ROWS: 0, LANES: 0, us: best, gbPerSecond, copyFraction: gbPerSecond / copy.gbPerSecond });
+      console.log(`${'read-only'.padEnd(16)}${shape.padEnd(12)} codes only:        ${best.toFixed(2).padStart(8)} us  ${gbPerSecond.toFixed(0).padStart(5)} GB/s  ${((100 * gbPerSecond) / copy.gbPerSecond).toFixed(1)} % of copy`);
     }
     for (const w of weights) { w.q.destroy(); w.s.destroy(); }
     writeFileSync(resolve(values.out), `${JSON.stringify({ gpu: adapterName, copyGbPerSecond: copy.gbPerSecond, rows }, null, 2)}\n`);
