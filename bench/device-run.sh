@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs a Node benchmark (decode, kivi or zigzag) on the GPU machine from what scripts/device-prepare.sh
+# Runs a Node benchmark (decode, kivi, zigzag, profile or gemv-sweep) on the GPU machine from what scripts/device-prepare.sh
 # collected (carried as bench/.carry and .gl); the first argument names the benchmark, the rest go
 # to it. Unpacks Node and Dawn under /tmp once per machine, so several runs in one command pay for
 # it once. KVCHAT_CARRY_DIR names another bundle folder (built with the same variable, see
@@ -9,13 +9,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bench="${1:?usage: bash bench/device-run.sh decode|kivi|zigzag [options]}"
+bench="${1:?usage: bash bench/device-run.sh decode|kivi|zigzag|profile|gemv-sweep [options]}"
 shift
 carry="${KVCHAT_CARRY_DIR:-bench/.carry}"
 case "$bench" in
   decode) set -- --fixtures "$carry/device/fixtures" "$@" ;;
-  kivi | zigzag) ;;
-  *) echo "device-run: no benchmark $bench (decode, kivi or zigzag)" >&2; exit 2 ;;
+  kivi | zigzag | profile | gemv-sweep) ;;
+  *) echo "device-run: no benchmark $bench (decode, kivi, zigzag, profile or gemv-sweep)" >&2; exit 2 ;;
 esac
 
 stage=/tmp/kvchat-bench
