@@ -54,6 +54,7 @@ function parseOptions() {
   const scored = count('scored', values.scored, 1);
   const contexts = values.contexts.split(',').map((c) => count('contexts', c, scored + 1));
   if (contexts.some((c, i) => i > 0 && c <= contexts[i - 1])) throw new UsageError('--contexts must be ascending');
+  // The names do not depend on the head dimension (only which of them are valid does).
   const known = qualityConfigs(64).map((c) => c.name);
   const configs = values.configs === 'all' ? null : values.configs.split(',').filter(Boolean);
   for (const c of configs ?? []) if (!known.includes(c)) throw new UsageError(`no configuration ${c}; known: ${known.join(', ')}`);
