@@ -5,7 +5,9 @@
 //
 //   node bench/.carry-peer/peer-webllm.mjs --lib-dir DIR [--model qwen2-0.5b-q4f32_1]
 //        [--contexts 1024,4096,32768] [--prefill 4096] [--steps 32] [--warmup 8]
-//        [--kv fp16,kivi-2,kivi-2-zigzag-20] [--model-dir /tmp/kvchat-peer] [--out bench/results/peer.json]
+//        [--kv fp16,kivi-2,kivi-2-zigzag-20] [--engines webllm,kvchat] [--model-dir /tmp/kvchat-peer]
+//        [--out bench/results/peer.json]
+//   node bench/.carry-peer/peer-webllm.mjs --merge a.json,b.json --out bench/results/peer.json
 //
 // The weights are random, in exactly the tensor layout the model library's compiled-in metadata
 // lists (checked against kvchat's layout first), written to --model-dir and served on 127.0.0.1.
@@ -29,7 +31,7 @@ import { quantile } from './kv-sweep';
 import { DawnUnavailableError, nodeGpu } from './node-gpu';
 import { kvchatParams, layoutMismatches, libraryMetadata } from './peer/mlc-model';
 import { writeModelFolder } from './peer/model-folder';
-import { accountedGpu, installBrowserGlobals, type BufferLedger } from './peer/node-web';
+import { accountedGpu, asBrowserRuntime, installBrowserGlobals, type BufferLedger } from './peer/node-web';
 import { serveFolder } from './static-server';
 import { LLAMA_3_2_1B, QWEN2_5_0_5B } from './synthetic';
 
@@ -56,6 +58,8 @@ const KV_VARIANTS: Record<string, KvSettings> = {
 };
 
 interface Options {
+  /** Result files to merge instead of measuring. */
+  merge: string[];
   model: string;
   libDir: string;
   modelDir: string;
@@ -83,6 +87,7 @@ function parseOptions(): Options {
       kv: { type: 'string', default: Object.keys(KV_VARIANTS).join(',') },
       engines: { type: 'string', default: 'webllm,kvchat' },
       out: { type: 'string', default: 'bench/results/peer.json' },
+      merge: { type: 'string', default: '' },
     },
   });
   const count = (text: string, name: string, min: number): number => {
@@ -100,6 +105,7 @@ function parseOptions(): Options {
   const contexts = values.contexts.split(',').map((c) => count(c, 'contexts', warmup + steps + 1));
   if (contexts.some((c, i) => i > 0 && c <= contexts[i - 1])) throw new UsageError('--contexts must be ascending');
   return {
+    merge: values.merge.split(',').filter(Boolean).map((f) => resolve(f)),
     model: values.model,
     libDir: resolve(values['lib-dir']),
     modelDir: resolve(values['model-dir'], values.model),
@@ -121,15 +127,19 @@ interface DecodeRow {
   error?: string;
   /** Tokens in the prompt that brought the cache from the previous context to this one. */
   prefillTokens?: number;
-  decode?: { steps: number; warmup: number; medianMs: number; p90Ms: number; tokensPerSecond: number };
+  decode?: { steps: number; warmup: number; medianMs: number; p90Ms: number; tokensPerSecond: number; submitsPerStep: number };
 }
 
 interface EngineRow {
   engine: string;
   kv: string;
-  prefill: { tokens: number; msRuns: number[]; medianMs: number; tokensPerSecond: number } | null;
-  /** GPU buffer bytes: weights, the rest (KV cache, activations, workspace), and their peak sum. */
-  memory: { weightBytes: number; otherPeakBytes: number; peakBytes: number; kvAllocatedBytes: number | null };
+  prefill: { tokens: number; msRuns: number[]; medianMs: number; tokensPerSecond: number; submits: number } | null;
+  /** GPU buffer bytes: live once the model was loaded (kvchat: the weights; web-llm: the weights and
+   *  its KV cache for the whole context window, allocated at load), the most live at once while it
+   *  ran, and the KV cache's own allocation where the engine reports it. */
+  memory: { loadedBytes: number; peakBytes: number; kvAllocatedBytes: number | null };
+  /** One queue.submit of a 16-byte copy on this engine's device, awaited in batches: the floor of a submit's cost. */
+  submitMs: number;
   contextWindow: number;
 }
 
@@ -143,6 +153,8 @@ interface Runner {
   step(token: number): Promise<number>;
   /** Tokens seen since the last reset. */
   position(): number;
+  /** Command buffers submitted so far. */
+  submits(): number;
 }
 
 async function sweep(
@@ -159,16 +171,19 @@ async function sweep(
   const prompt = (n: number) => Array.from({ length: n }, () => random() % vocab);
   // Prefill from an empty cache: one warm-up run, then 3 timed ones.
   const msRuns: number[] = [];
+  let submits = 0;
   for (let run = 0; run < 4; run++) {
     await runner.reset();
     const tokens = prompt(options.prefill);
+    submits = runner.submits();
     const start = performance.now();
     await runner.prefill(tokens);
     if (run > 0) msRuns.push(performance.now() - start);
+    submits = runner.submits() - submits;
   }
   const invalidPrefill = await errors();
   const medianMs = quantile(msRuns, 0.5);
-  const prefill = invalidPrefill ? null : { tokens: options.prefill, msRuns, medianMs, tokensPerSecond: (options.prefill / medianMs) * 1000 };
+  const prefill = invalidPrefill ? null : { tokens: options.prefill, msRuns, medianMs, tokensPerSecond: (options.prefill / medianMs) * 1000, submits };
   if (invalidPrefill) console.log(`${engine} ${kv}: prefill reported a GPU error: ${invalidPrefill}`);
 
   await runner.reset();
@@ -178,10 +193,15 @@ async function sweep(
       const prefillTokens = context - options.warmup - options.steps - runner.position();
       let token = await runner.prefill(prompt(prefillTokens));
       const stepMs: number[] = [];
+      let stepSubmits = 0;
       for (let step = 0; step < options.warmup + options.steps; step++) {
+        const submitsBefore = runner.submits();
         const start = performance.now();
         token = await runner.step(token);
-        if (step >= options.warmup) stepMs.push(performance.now() - start);
+        if (step >= options.warmup) {
+          stepMs.push(performance.now() - start);
+          stepSubmits += runner.submits() - submitsBefore;
+        }
       }
       const invalid = await errors();
       if (invalid) throw new Error(`the GPU reported an error, so these timings are void: ${invalid}`);
@@ -190,7 +210,7 @@ async function sweep(
         ...base,
         status: 'measured',
         prefillTokens,
-        decode: { steps: options.steps, warmup: options.warmup, medianMs, p90Ms: quantile(stepMs, 0.9), tokensPerSecond: 1000 / medianMs },
+        decode: { steps: options.steps, warmup: options.warmup, medianMs, p90Ms: quantile(stepMs, 0.9), tokensPerSecond: 1000 / medianMs, submitsPerStep: stepSubmits / options.steps },
       });
     } catch (err) {
       onRow({ ...base, status: 'failed', error: err instanceof Error ? err.message : String(err) });
@@ -226,6 +246,7 @@ function errorScopes(device: GPUDevice): () => Promise<string | null> {
 async function main(): Promise<void> {
   const start = performance.now();
   const options = parseOptions();
+  if (options.merge.length > 0) return mergeResults(options.merge, options.out);
   const peer = PEER_MODELS[options.model];
   const wasmPath = join(options.libDir, peer.library);
   if (!existsSync(wasmPath)) throw new UsageError(`no model library at ${wasmPath}: fetch ${peer.library} from mlc-ai/binary-mlc-llm-libs web-llm-models/v0_2_48/ (see docs/BENCHMARKS.md)`);
@@ -272,16 +293,16 @@ async function main(): Promise<void> {
   const onRow = (row: DecodeRow) => {
     decodeRows.push(row);
     const text = row.status === 'measured'
-      ? `decode ${row.decode!.tokensPerSecond.toFixed(1)} tok/s (median ${row.decode!.medianMs.toFixed(3)} ms, p90 ${row.decode!.p90Ms.toFixed(3)} ms)`
+      ? `decode ${row.decode!.tokensPerSecond.toFixed(1)} tok/s (median ${row.decode!.medianMs.toFixed(3)} ms, p90 ${row.decode!.p90Ms.toFixed(3)} ms, ${row.decode!.submitsPerStep.toFixed(0)} submits/step)`
       : `failed: ${row.error}`;
     console.log(`${row.engine.padEnd(7)} ${row.kv.padEnd(17)} ${String(row.context).padStart(6)}  ${text}`);
     write();
   };
   const describeEngine = (row: EngineRow) => {
     engineRows.push(row);
-    const p = row.prefill ? `prefill ${row.prefill.tokens} tokens in ${row.prefill.medianMs.toFixed(1)} ms (${row.prefill.tokensPerSecond.toFixed(0)} tok/s)` : 'prefill void';
+    const p = row.prefill ? `prefill ${row.prefill.tokens} tokens in ${row.prefill.medianMs.toFixed(1)} ms (${row.prefill.tokensPerSecond.toFixed(0)} tok/s, ${row.prefill.submits} submits)` : 'prefill void';
     const m = row.memory;
-    console.log(`${row.engine.padEnd(7)} ${row.kv.padEnd(17)} ${p} | GPU buffers peak ${(m.peakBytes / MIB).toFixed(1)} MiB (weights ${(m.weightBytes / MIB).toFixed(1)}, other ${(m.otherPeakBytes / MIB).toFixed(1)})`);
+    console.log(`${row.engine.padEnd(7)} ${row.kv.padEnd(17)} ${p} | GPU buffers peak ${(m.peakBytes / MIB).toFixed(1)} MiB (loaded ${(m.loadedBytes / MIB).toFixed(1)}) | submit ${row.submitMs.toFixed(3)} ms`);
     write();
   };
   write();
@@ -296,7 +317,8 @@ async function main(): Promise<void> {
     const weights = new WeightStore(kvDevice);
     const loaded = await loadModel(modelUrl, (t) => weights.upload(t), { cacheName: null });
     const loadedCfg = { ...loaded.config, prefillChunkSize: meta.prefillChunkSize };
-    const weightBytes = kvLedger.live;
+    const loadedBytes = kvLedger.live;
+    const submitMs = await submitCostMs(kvDevice);
     for (const kv of options.variants) {
       const before = kvLedger.live;
       kvLedger.peak = before;
@@ -311,13 +333,16 @@ async function main(): Promise<void> {
         },
         step: (token) => model.step(token, GREEDY, []),
         position: () => model.position,
+        submits: () => kvLedger.submits,
       };
       const prefill = await sweep(runner, 'kvchat', kv, options, options.contexts, lcg(7), cfg.vocabSize, onRow, errors);
       describeEngine({
         engine: 'kvchat',
         kv,
         prefill,
-        memory: { weightBytes, otherPeakBytes: kvLedger.peak - before, peakBytes: weightBytes + kvLedger.peak - before, kvAllocatedBytes: model.kvBytes().allocated },
+        // Buffers of other variants are gone by now (destroyed), so the peak is this one's plus the weights.
+        memory: { loadedBytes, peakBytes: loadedBytes + kvLedger.peak - before, kvAllocatedBytes: model.kvBytes().allocated },
+        submitMs,
         contextWindow: maxContext,
       });
       model.destroy();
@@ -354,7 +379,7 @@ async function runWebllm(
     };
     const engine = new webllm.MLCEngine({ appConfig, logLevel: 'WARN' });
     const loadStart = performance.now();
-    await engine.reload(modelId);
+    await asBrowserRuntime(() => engine.reload(modelId));
     console.log(`webllm   loaded in ${((performance.now() - loadStart) / 1000).toFixed(1)} s, context window ${contextWindow}`);
     return engine;
   };
@@ -369,7 +394,8 @@ async function runWebllm(
   }
   const contexts = options.contexts.filter((c) => c <= contextWindow);
   const webLedger = ledger();
-  const weightBytes = webLedger.live;
+  const loadedBytes = webLedger.live;
+  const submitMs = await submitCostMs(device());
   const errors = errorScopes(device());
   let filled = 0;
   const runner: Runner = {
@@ -386,16 +412,81 @@ async function runWebllm(
       return engine.forwardTokensAndSample([token], false);
     },
     position: () => filled,
+    submits: () => webLedger.submits,
   };
   const prefill = await sweep(runner, 'webllm', 'fp16 (f32 paged)', options, contexts, lcg(7), cfg.vocabSize, onRow, errors);
   onEngine({
     engine: 'webllm',
     kv: 'fp16 (f32 paged)',
     prefill,
-    memory: { weightBytes, otherPeakBytes: webLedger.peak - weightBytes, peakBytes: webLedger.peak, kvAllocatedBytes: null },
+    memory: { loadedBytes, peakBytes: webLedger.peak, kvAllocatedBytes: null },
+    submitMs,
     contextWindow,
   });
   await engine.unload();
+}
+
+interface ResultFile {
+  gpu: string;
+  date: string;
+  command: string;
+  versions: unknown;
+  model: string;
+  engines: EngineRow[];
+  rows: DecodeRow[];
+}
+
+/** One result from runs of the same model on the same GPU (e.g. the KV variants a first run had no
+ *  time for): a decode row (engine, KV, context) or engine row (engine, KV, context window) from an
+ *  earlier file is kept, later files add the ones it lacks. The summary comes from the first file's
+ *  rows where they exist. */
+function mergeResults(files: string[], out: string): void {
+  const results = files.map((f) => JSON.parse(readFileSync(f, 'utf8')) as ResultFile);
+  for (const key of ['gpu', 'model'] as const) {
+    const values = new Set(results.map((r) => r[key]));
+    if (values.size !== 1) throw new UsageError(`--merge needs results with one ${key}, got ${[...values].join(' / ')}`);
+  }
+  const rows = new Map<string, DecodeRow>();
+  const engines = new Map<string, EngineRow>();
+  for (const r of results) {
+    for (const row of r.rows) if (row.status === 'measured' && !rows.has(`${row.engine}|${row.kv}|${row.context}`)) rows.set(`${row.engine}|${row.kv}|${row.context}`, row);
+    for (const e of r.engines) if (!engines.has(`${e.engine}|${e.kv}|${e.contextWindow}`)) engines.set(`${e.engine}|${e.kv}|${e.contextWindow}`, e);
+  }
+  const merged = {
+    gpu: results[0].gpu,
+    model: results[0].model,
+    versions: results[0].versions,
+    merged: results.map((r) => ({ date: r.date, command: r.command })),
+    summary: summarize([...rows.values()], [...engines.values()]),
+    engines: [...engines.values()],
+    rows: [...rows.values()],
+  };
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(merged, null, 2)}\n`);
+  console.log(`summary  ${JSON.stringify(merged.summary)}`);
+}
+
+/** Mean cost of one queue.submit holding a 16-byte copy, over batches of 256 awaited together (best of 3). */
+async function submitCostMs(device: GPUDevice): Promise<number> {
+  const usage = GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+  const a = device.createBuffer({ size: 16, usage });
+  const b = device.createBuffer({ size: 16, usage });
+  const batch = 256;
+  let best = Infinity;
+  for (let round = 0; round < 4; round++) {
+    const start = performance.now();
+    for (let i = 0; i < batch; i++) {
+      const encoder = device.createCommandEncoder();
+      encoder.copyBufferToBuffer(a, 0, b, 0, 16);
+      device.queue.submit([encoder.finish()]);
+    }
+    await device.queue.onSubmittedWorkDone();
+    // The first round warms up.
+    if (round > 0) best = Math.min(best, (performance.now() - start) / batch);
+  }
+  a.destroy();
+  b.destroy();
+  return best;
 }
 
 interface Summary {

@@ -2,16 +2,24 @@
 // location, an in-memory Cache Storage (web-llm caches config, library and shards through
 // caches.open), and GPU buffer accounting on every device it (or kvchat) creates.
 
-/** Bytes of GPU buffers created on one device: all of them, still alive, and the most alive at once. */
+/** Bytes of GPU buffers created on one device (all of them, still alive, and the most alive at
+ *  once) and the command buffers submitted to its queue. */
 export class BufferLedger {
   created = 0;
   live = 0;
   peak = 0;
+  submits = 0;
 
   constructor(readonly label: string) {}
 
-  /** Wraps `device.createBuffer` (and each buffer's destroy) to count sizes. */
+  /** Wraps `device.createBuffer` (and each buffer's destroy) to count sizes, and queue.submit to count submits. */
   watch(device: GPUDevice): GPUDevice {
+    const queue = device.queue;
+    const submit = queue.submit.bind(queue);
+    queue.submit = (commandBuffers: Iterable<GPUCommandBuffer>): undefined => {
+      this.submits++;
+      return submit(commandBuffers);
+    };
     const create = device.createBuffer.bind(device);
     device.createBuffer = (descriptor: GPUBufferDescriptor): GPUBuffer => {
       const buffer = create(descriptor);
