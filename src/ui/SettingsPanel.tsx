@@ -3,6 +3,7 @@ import type { KvSettings } from '../engine/api';
 import { KV_PRESETS, KV_SETTINGS_SCHEMA, type KvSettingSpec } from '../engine/kv/settings';
 import { GENERATION_SETTINGS, type NumericGenerationSetting } from '../state/chat';
 import { useChat } from '../state/store';
+import { QUALITY_RESULT, qualityNote } from './presetQuality';
 
 // Every KV control comes from the schema: a setting added there appears here with its label, help,
 // values or range, with no change to this file.
@@ -111,6 +112,16 @@ function samePreset(a: KvSettings, b: KvSettings): boolean {
   return KV_SPECS.every((spec) => a[spec.key] === b[spec.key]);
 }
 
+function PresetQualityNote({ settings }: { settings: KvSettings }) {
+  const note = qualityNote(QUALITY_RESULT, settings);
+  if (!note) return null;
+  return (
+    <span data-testid="kv-preset-quality" title={note.title} className="text-xs text-slate-500 dark:text-slate-400">
+      {note.text}
+    </span>
+  );
+}
+
 function KvSettingsSection() {
   const kvSettings = useChat((s) => s.kvSettings);
   const kvError = useChat((s) => s.kvError);
@@ -130,23 +141,25 @@ function KvSettingsSection() {
             ? 'Changes apply at once; the next reply re-reads the conversation into the new cache.'
             : 'Applied when the model loads.'}
       </p>
-      <div role="group" aria-label="Presets" className="flex flex-wrap gap-1.5">
+      <div role="group" aria-label="Presets" className="flex flex-col gap-1.5">
         {KV_PRESETS.map((preset) => {
           const active = samePreset(preset.settings, kvSettings);
           return (
-            <button
-              key={preset.name}
-              data-testid="kv-preset"
-              type="button"
-              aria-pressed={active}
-              disabled={disabled}
-              onClick={() => void updateKvSettings(preset.settings)}
-              className={`rounded-full border px-2.5 py-0.5 text-xs disabled:opacity-50 ${
-                active ? 'border-teal-700 bg-teal-700 text-white' : 'border-slate-300 hover:bg-slate-100 dark:border-slate-600 dark:hover:bg-slate-800'
-              }`}
-            >
-              {preset.name}
-            </button>
+            <div key={preset.name} className="flex flex-wrap items-baseline gap-x-2 gap-y-0.5">
+              <button
+                data-testid="kv-preset"
+                type="button"
+                aria-pressed={active}
+                disabled={disabled}
+                onClick={() => void updateKvSettings(preset.settings)}
+                className={`rounded-full border px-2.5 py-0.5 text-xs disabled:opacity-50 ${
+                  active ? 'border-teal-700 bg-teal-700 text-white' : 'border-slate-300 hover:bg-slate-100 dark:border-slate-600 dark:hover:bg-slate-800'
+                }`}
+              >
+                {preset.name}
+              </button>
+              <PresetQualityNote settings={preset.settings} />
+            </div>
           );
         })}
       </div>
