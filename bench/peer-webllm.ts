@@ -270,7 +270,7 @@ async function main(): Promise<void> {
   console.log(`adapter  ${adapterName}`);
   let ledger: BufferLedger | null = null;
   let device: GPUDevice | null = null;
-  const gpuAccounted = accountedGpu(gpu, (l, d) => ((ledger = l), (device = d)), 'device');
+  const gpuAccounted = accountedGpu(gpu, (l, d) => ((ledger = l), (device = d)));
   installBrowserGlobals(gpuAccounted, server.url);
 
   const decodeRows: DecodeRow[] = [];

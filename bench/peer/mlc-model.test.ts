@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { QWEN2_5_0_5B } from '../synthetic';
 import {
   bf16Bits, chatConfigJson, kvchatParams, layoutMismatches, libraryMetadata, planShards, randomParamBytes, storedBytes,
-  xorshift32, type ParamSpec,
+  tensorCacheJson, xorshift32, type ParamSpec,
 } from './mlc-model';
 
 const QWEN2_Q4F32 = { ...QWEN2_5_0_5B, quantization: 'q4f32_1' as const };
@@ -97,6 +97,8 @@ describe('planShards', () => {
     expect(records.map((r) => r.name).sort()).toEqual(params.map((q) => q.name).sort());
     for (const s of shards) expect(s.nbytes).toBe(s.records.reduce((n, r) => n + r.nbytes, 0));
     expect(storedBytes({ name: 'x', shape: [3, 4], dtype: 'float32' })).toBe(24);
+    // ParamBytes counts the bytes the tensors have once decoded (f32 at 4 bytes), as MLC writes it.
+    expect(tensorCacheJson(params, shards)).toEqual({ metadata: { ParamSize: 267, ParamBytes: 309011968 }, records: shards });
   });
 });
 

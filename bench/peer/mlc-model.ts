@@ -150,10 +150,13 @@ export function planShards(params: ParamSpec[], capBytes = SHARD_CAP_BYTES): Sha
   return shards;
 }
 
-/** The tensor cache manifest (web-llm 0.2.79's tvmjs reads it as ndarray-cache.json). */
+const ELEMENT_BYTES: Record<ParamDtype, number> = { uint32: 4, float32: 4, float16: 2 };
+
+/** The tensor cache manifest (web-llm 0.2.79's tvmjs reads it as ndarray-cache.json). BitsPerParam,
+ *  which MLC computes against the unquantized checkpoint, is left out: there is no checkpoint. */
 export function tensorCacheJson(params: ParamSpec[], shards: ShardPlan[]): object {
-  const paramBytes = params.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1) * 4, 0);
-  return { metadata: { ParamSize: params.length, ParamBytes: paramBytes, BitsPerParam: 32 }, records: shards };
+  const paramBytes = params.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1) * ELEMENT_BYTES[p.dtype], 0);
+  return { metadata: { ParamSize: params.length, ParamBytes: paramBytes }, records: shards };
 }
 
 const f32 = new Float32Array(1);

@@ -2,15 +2,12 @@
 // location, an in-memory Cache Storage (web-llm caches config, library and shards through
 // caches.open), and GPU buffer accounting on every device it (or kvchat) creates.
 
-/** Bytes of GPU buffers created on one device (all of them, still alive, and the most alive at
- *  once) and the command buffers submitted to its queue. */
+/** Bytes of GPU buffers alive on one device (now, and the most at once) and the command buffers
+ *  submitted to its queue. */
 export class BufferLedger {
-  created = 0;
   live = 0;
   peak = 0;
   submits = 0;
-
-  constructor(readonly label: string) {}
 
   /** Wraps `device.createBuffer` (and each buffer's destroy) to count sizes, and queue.submit to count submits. */
   watch(device: GPUDevice): GPUDevice {
@@ -24,7 +21,6 @@ export class BufferLedger {
     device.createBuffer = (descriptor: GPUBufferDescriptor): GPUBuffer => {
       const buffer = create(descriptor);
       const size = descriptor.size;
-      this.created += size;
       this.live += size;
       this.peak = Math.max(this.peak, this.live);
       const destroy = buffer.destroy.bind(buffer);
@@ -41,14 +37,14 @@ export class BufferLedger {
 }
 
 /** A GPU entry point whose devices all report to a fresh ledger, handed to `onDevice`. */
-export function accountedGpu(gpu: GPU, onDevice: (ledger: BufferLedger, device: GPUDevice) => void, label: string): GPU {
+export function accountedGpu(gpu: GPU, onDevice: (ledger: BufferLedger, device: GPUDevice) => void): GPU {
   const requestAdapter = async (options?: GPURequestAdapterOptions): Promise<GPUAdapter | null> => {
     const adapter = await gpu.requestAdapter(options);
     if (!adapter) return null;
     const requestDevice = adapter.requestDevice.bind(adapter);
     adapter.requestDevice = async (descriptor?: GPUDeviceDescriptor): Promise<GPUDevice> => {
       const device = await requestDevice(descriptor);
-      const ledger = new BufferLedger(label);
+      const ledger = new BufferLedger();
       ledger.watch(device);
       onDevice(ledger, device);
       return device;
