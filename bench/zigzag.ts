@@ -11,7 +11,9 @@
 //
 //   node bench/.carry/zigzag.mjs [--model llama-3.2-1b] [--contexts 8192,32768] [--budget 0.2]
 //        [--steps 96] [--warmup 8] [--soak-steps 4000] [--policies zigzag,uniform,pyramid]
-//        [--parts soak,policies,compaction] [--out bench/results/zigzag.json]
+//        [--parts soak,policies,compaction] [--drain] [--out bench/results/zigzag.json]
+// --drain waits for the queue to empty after every step (outside its time) and reports those waits:
+// the GPU time an event adds, for diagnosis; step times then no longer overlap anything.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -34,11 +36,18 @@ const PARTS = ['soak', 'policies', 'compaction'] as const;
 interface DecodeTiming {
   tokensPerSecond: number;
   medianMs: number;
-  /** Steps in which some layer's kept count fell, their mean, and the median of the other steps. */
+  /** Steps in which some layer's kept count fell, their mean, and the median of the other steps. An
+   *  event step's time holds the event's CPU work; the GPU's runs ahead of the next step, whose mean
+   *  is afterEventMeanMs. */
   eventSteps: number;
   eventMeanMs: number | null;
+  afterEventMeanMs: number | null;
   quietMedianMs: number;
   quietMeanMs: number;
+  /** With --drain: the mean wait, after event steps and after the others, for the queue to finish
+   *  what the step left (an event's GPU work is submitted after the step's token is read). */
+  drainAfterEventMs?: number;
+  drainAfterQuietMs?: number;
 }
 
 interface PolicyRow {
@@ -64,6 +73,7 @@ function parseOptions() {
       steps: { type: 'string', default: '96' },
       warmup: { type: 'string', default: '8' },
       'soak-steps': { type: 'string', default: '4000' },
+      drain: { type: 'boolean', default: false },
       policies: { type: 'string', default: POLICY_ORDER.join(',') },
       parts: { type: 'string', default: PARTS.join(',') },
       out: { type: 'string', default: 'bench/results/zigzag.json' },
@@ -85,6 +95,7 @@ function parseOptions() {
     steps: Number(values.steps),
     warmup: Number(values.warmup),
     soakSteps: Number(values['soak-steps']),
+    drain: values.drain,
     policies,
     parts: new Set(parts),
     out: resolve(values.out),
@@ -99,10 +110,11 @@ function randomTokens(count: number, vocab: number, seed: number): number[] {
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** Decode steps, each awaited and timed alone (eviction events included where they fall). */
-async function timeDecode(model: GpuModel, steps: number, warmup: number): Promise<DecodeTiming> {
+async function timeDecode(model: GpuModel, steps: number, warmup: number, drain: GPUDevice | null): Promise<DecodeTiming> {
   let token = await model.sample(GREEDY, []);
   const times: number[] = [];
   const events: boolean[] = [];
+  const drains: number[] = [];
   let kept = model.kvBytes().perLayer.map((l) => l.keptTokens);
   for (let i = 0; i < warmup + steps; i++) {
     const start = performance.now();
@@ -110,6 +122,11 @@ async function timeDecode(model: GpuModel, steps: number, warmup: number): Promi
     const ms = performance.now() - start;
     // The cache's own bookkeeping, read on the CPU after the step's time is taken.
     const now = model.kvBytes().perLayer.map((l) => l.keptTokens);
+    if (drain) {
+      const waited = performance.now();
+      await drain.queue.onSubmittedWorkDone();
+      if (i >= warmup) drains.push(performance.now() - waited);
+    }
     if (i >= warmup) {
       times.push(ms);
       events.push(now.some((n, l) => n < kept[l]));
@@ -118,19 +135,25 @@ async function timeDecode(model: GpuModel, steps: number, warmup: number): Promi
   }
   // The mean, not the median: eviction events are rare, slow steps, and their cost is the question.
   const eventTimes = times.filter((_, i) => events[i]);
+  const afterEvent = times.filter((_, i) => i > 0 && events[i - 1] && !events[i]);
   const quiet = times.filter((_, i) => !events[i]);
   return {
     tokensPerSecond: 1000 / mean(times),
     medianMs: quantile(times, 0.5),
     eventSteps: eventTimes.length,
     eventMeanMs: eventTimes.length > 0 ? mean(eventTimes) : null,
+    afterEventMeanMs: afterEvent.length > 0 ? mean(afterEvent) : null,
     quietMedianMs: quantile(quiet, 0.5),
     quietMeanMs: mean(quiet),
+    ...(drain && {
+      drainAfterEventMs: mean(drains.filter((_, i) => events[i])),
+      drainAfterQuietMs: mean(drains.filter((_, i) => !events[i])),
+    }),
   };
 }
 
 const describeTiming = (t: DecodeTiming) =>
-  `decode ${t.tokensPerSecond.toFixed(1)} tok/s (median ${t.medianMs.toFixed(3)} ms; ${t.eventSteps} event steps, mean ${t.eventMeanMs?.toFixed(3) ?? '-'} ms; others median ${t.quietMedianMs.toFixed(3)}, mean ${t.quietMeanMs.toFixed(3)} ms)`;
+  `decode ${t.tokensPerSecond.toFixed(1)} tok/s (median ${t.medianMs.toFixed(3)} ms; ${t.eventSteps} event steps, mean ${t.eventMeanMs?.toFixed(3) ?? '-'} ms, next ${t.afterEventMeanMs?.toFixed(3) ?? '-'} ms; others median ${t.quietMedianMs.toFixed(3)}, mean ${t.quietMeanMs.toFixed(3)} ms${t.drainAfterQuietMs === undefined ? '' : `; drain after events ${t.drainAfterEventMs?.toFixed(3)}, after others ${t.drainAfterQuietMs.toFixed(3)} ms`})`;
 
 async function main(): Promise<void> {
   const options = parseOptions();
@@ -185,7 +208,7 @@ async function main(): Promise<void> {
       await model.prefill(randomTokens(Math.max(1, context - options.steps - options.warmup - 1 - model.position), cfg.vocabSize, context));
       await device.queue.onSubmittedWorkDone();
       const prefillSeconds = (performance.now() - start) / 1000;
-      const decode = await timeDecode(model, options.steps, options.warmup);
+      const decode = await timeDecode(model, options.steps, options.warmup, options.drain ? device : null);
       const kv = model.kvBytes();
       const row: PolicyRow = {
         policy,
@@ -215,7 +238,7 @@ async function main(): Promise<void> {
       const equalKept = Math.round(row.keptTokensMean);
       const baseline = new GpuModel(device, cfg, weights, equalKept + options.steps + options.warmup + 1, KIVI2);
       await baseline.prefill(randomTokens(equalKept, cfg.vocabSize, 99));
-      const noEviction = await timeDecode(baseline, options.steps, options.warmup);
+      const noEviction = await timeDecode(baseline, options.steps, options.warmup, options.drain ? device : null);
       baseline.destroy();
       const ratio = row.decodeTokensPerSecond / noEviction.tokensPerSecond;
       console.log(`no-evict ${equalKept} kept (as ${row.policy}): ${describeTiming(noEviction)}; ${row.policy} / this = ${ratio.toFixed(3)}`);

@@ -11,7 +11,8 @@
 //              original position (the positions buffer's numbering), not a cache slot
 // Only the chunk's tokens among the newest WINDOW (t + WINDOW >= numTokens) are written, so a decode
 // step overwrites the slot of the query that leaves the window.
-// Grid: (NUM_HEADS, T); 64 invocations stride over HEAD_DIM.
+// Grid: (NUM_HEADS, T); 64 invocations stride over HEAD_DIM, and over the splits (decode at long
+// contexts has hundreds) for (M, L), folded through workgroup memory.
 override HEAD_DIM: u32;
 override NUM_HEADS: u32;
 override NUM_KV_HEADS: u32;
@@ -25,6 +26,25 @@ struct Batch { numTokens: u32, startPos: u32, numSplits: u32, firstRow: u32 }
 @group(0) @binding(3) var<storage, read_write> statsRing: array<f32>;
 @group(0) @binding(4) var<uniform> batch: Batch;
 
+const WG = 64u;
+
+var<workgroup> fold: array<f32, WG>;
+
+/** Tree max (isMax) or sum of every invocation's v, returned to all of them. */
+fn workgroupFold(v: f32, lid: u32, isMax: bool) -> f32 {
+  fold[lid] = v;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+    if (lid < stride) {
+      fold[lid] = select(fold[lid] + fold[lid + stride], max(fold[lid], fold[lid + stride]), isMax);
+    }
+    workgroupBarrier();
+  }
+  let result = fold[0];
+  workgroupBarrier();
+  return result;
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let head = wid.x;
@@ -34,17 +54,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
   let qBase = t * (NUM_HEADS + 2u * NUM_KV_HEADS) * HEAD_DIM + head * HEAD_DIM;
   let ringBase = (slot * NUM_HEADS + head) * HEAD_DIM;
-  for (var c = lid; c < HEAD_DIM; c += 64u) { queryRing[ringBase + c] = qkv[qBase + c]; }
+  for (var c = lid; c < HEAD_DIM; c += WG) { queryRing[ringBase + c] = qkv[qBase + c]; }
 
+  let numSplits = batch.numSplits;
+  let first = (t * NUM_HEADS + head) * numSplits;
+  var m = -3.0e38;
+  for (var s = lid; s < numSplits; s += WG) { m = max(m, partialMl[2u * (first + s)]); }
+  let maxM = workgroupFold(m, lid, true);
+  var l = 0.0;
+  for (var s = lid; s < numSplits; s += WG) {
+    l += partialMl[2u * (first + s) + 1u] * exp(partialMl[2u * (first + s)] - maxM);
+  }
+  let total = workgroupFold(l, lid, false);
   if (lid == 0u) {
-    let numSplits = batch.numSplits;
-    let first = (t * NUM_HEADS + head) * numSplits;
-    var maxM = -3.0e38;
-    for (var s = 0u; s < numSplits; s++) { maxM = max(maxM, partialMl[2u * (first + s)]); }
-    var total = 0.0;
-    for (var s = 0u; s < numSplits; s++) {
-      total += partialMl[2u * (first + s) + 1u] * exp(partialMl[2u * (first + s)] - maxM);
-    }
     statsRing[2u * (slot * NUM_HEADS + head)] = maxM;
     statsRing[2u * (slot * NUM_HEADS + head) + 1u] = total;
   }

@@ -2,11 +2,14 @@
 // positions of kept tokens, the observation window's queries and softmax statistics, scores, LMBA,
 // and selection. The caches own their storage and compaction (step 4); this owns the rest.
 //
-// What a decode step pays: one kv_window_capture dispatch per layer, nothing else. Its token's
-// position is left pending and written by the next event or prefill chunk (the pending tokens are
-// the newest kept ones of every layer, at consecutive positions). An event in decode allocates the
+// What a decode step pays: at most one kv_window_capture dispatch per layer, and none while no layer
+// can go over budget within the window's W steps (budgets change only at events, and kept tokens
+// grow by one a step, so the next event is known: its window's queries are all captured). The
+// step's position is left pending and written by the next event or prefill chunk (the pending
+// tokens are the newest kept ones of every layer, at consecutive positions). An event in decode allocates the
 // budgets from the last measured LMBA (prefill events measure it, waiting for its read-back) and
 // scores, pools and selects only the layers over budget, all recorded into the cache's one submit.
+import { UnsupportedModelError } from '../errors';
 import { bindKernel, dispatch, type BoundKernel, type PipelineCache } from '../gpu/shaders';
 import type { ModelConfig } from '../model/types';
 import { POLICIES, roundToBlocks, type BudgetPolicy } from './budgets';
@@ -65,6 +68,8 @@ export class Eviction {
   private pendingTokens = 0;
   /** Tokens whose positions the chunk being recorded writes (the pending ones, then its own). */
   private chunkAppend = 0;
+  /** Whether the chunk being recorded captures its queries into the window. */
+  private captureChunk = true;
 
   constructor(
     private readonly device: GPUDevice,
@@ -78,6 +83,8 @@ export class Eviction {
   ) {
     this.policy = POLICIES[settings.policy];
     const { numHeads: H, numKvHeads: KV, headDim: D } = cfg;
+    // kv_score_* hold a token's key in a private array of at most 128 channels.
+    if (D > 128) throw new UnsupportedModelError(`Eviction scores keys of up to 128 channels; this model's heads have ${D}.`);
     const W = settings.window;
     const C = capacity;
     const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -121,9 +128,15 @@ export class Eviction {
   }
 
   /** Per chunk at original positions position.., before recording; kept[l] = tokens layer l holds
-   *  before it. A decode step (one token) only joins the pending positions; a prefill chunk writes
-   *  them with its own. */
-  beginChunk(kept: number[], position: number, numTokens: number): void {
+   *  before it, budgets[l] its budget from the last event and `slack` the excess that triggers a
+   *  decode event (needsEviction). A decode step (one token) only joins the pending positions, and
+   *  captures its query only if an event may come within the window; a prefill chunk always
+   *  captures, and writes the pending positions with its own. */
+  beginChunk(kept: number[], position: number, numTokens: number, budgets: number[], slack: number): void {
+    const W = this.settings.window;
+    // The event after the step j steps from now (j = 0: this one) sees kept[l] + 1 + j tokens and
+    // needs this query while j < W.
+    this.captureChunk = numTokens > 1 || !budgets.every(Number.isFinite) || kept.some((k, l) => k + W > budgets[l] + slack);
     if (numTokens === 1) {
       if (this.pendingTokens === 0) this.pendingFrom = position;
       this.pendingTokens++;
@@ -133,11 +146,12 @@ export class Eviction {
     this.chunkAppend = this.writePending(kept.map((k) => k + numTokens), position, numTokens);
   }
 
-  /** Per chunk and layer, after the attention partials exist: positions (prefill) and window capture. */
+  /** Per chunk and layer, after the attention partials exist: positions (prefill) and window capture
+   *  (when beginChunk found it needed). */
   recordChunk(pass: GPUComputePassEncoder, l: number, numTokens: number): void {
     const layer = this.layers[l];
     if (this.chunkAppend > 0) dispatch(pass, layer.appendPositions, Math.ceil(this.chunkAppend / 64), this.cfg.numKvHeads);
-    dispatch(pass, layer.capture, this.cfg.numHeads, numTokens);
+    if (this.captureChunk) dispatch(pass, layer.capture, this.cfg.numHeads, numTokens);
   }
 
   /** After the cache dropped all but its first `kept` tokens (never after an eviction: then it drops

@@ -119,7 +119,7 @@ export class Fp16KvCache implements KvCache {
     this.numSplits = numTokens > 1 ? 1 : this.decodeKernel ? tiles : decodeSplits(this.length + 1, this.io.partialSlots);
     const { queue } = this.device;
     for (const l of this.layers) queue.writeBuffer(l.batch, 0, Uint32Array.of(numTokens, l.kept, this.numSplits, 0));
-    this.eviction?.beginChunk(this.layers.map((l) => l.kept), position, numTokens);
+    this.eviction?.beginChunk(this.layers.map((l) => l.kept), position, numTokens, this.layers.map((l) => l.budget), EVICTION_BLOCK);
     if (this.eviction) queue.writeBuffer(this.captureBatch, 0, Uint32Array.of(numTokens, position, this.numSplits, 0));
   }
 
@@ -144,11 +144,13 @@ export class Fp16KvCache implements KvCache {
     if (!ev) return;
     const recent = ev.settings.window;
     const states = this.layers.map((l) => ({ kept: l.kept, recent }));
-    const block = 32;
+    const block = EVICTION_BLOCK;
     if (!ev.needsEviction(states, seen, phase === 'decode' ? block : 0, this.layers.map((l) => l.budget))) return;
     const floor = ev.settings.sinks + recent + block;
+    // Decode evicts a block below the budget: half the events, each layer still within budget + one block.
+    const margin = phase === 'decode' ? block : 0;
     const { plans, encoder } = await ev.select(states, seen, block, floor, (l, budget): LayerPlan => {
-      const newKept = Math.min(this.layers[l].kept, budget);
+      const newKept = Math.min(this.layers[l].kept, Math.max(floor, budget - margin));
       return { evict: newKept < this.layers[l].kept, budget, newKept };
     }, phase);
     const { device, cfg, scratch } = this;
@@ -198,6 +200,9 @@ export class Fp16KvCache implements KvCache {
     this.eviction?.destroy();
   }
 }
+
+/** Eviction's block: budgets round to it, and decode evicts once a layer is this far over budget. */
+const EVICTION_BLOCK = 32;
 
 /** attention_f16_decode's tile: one split's keys. */
 const DECODE_TILE = 256;

@@ -173,7 +173,7 @@ export class KiviKvCache implements KvCache {
     else this.numSplits = decodeSplits(this.length + 1, this.io.partialSlots);
     const { queue } = this.device;
     this.writeHeadBlocks();
-    this.eviction?.beginChunk(this.layers.map((layer) => this.kept(layer)), position, numTokens);
+    this.eviction?.beginChunk(this.layers.map((layer) => this.kept(layer)), position, numTokens, this.layers.map((layer) => layer.budget), G);
     this.layers.forEach((layer) => {
       if (this.flushBlocks === 0) return;
       layer.blocks.forEach((head, h) => {
@@ -237,9 +237,12 @@ export class KiviKvCache implements KvCache {
     this.writeHeadBlocks();
     const sinkBlocks = Math.ceil(ev.settings.sinks / G);
     const floor = (sinkBlocks + 1) * G + this.residualLen;
+    // Decode evicts a block below the budget, so a layer takes about 2 G steps (not G) to be a block
+    // over it again: half the events, each layer still within budget + one block.
+    const margin = phase === 'decode' ? G : 0;
     const { plans, encoder } = await ev.select(states, seen, G, floor, (l, budget): LayerPlan => {
       const blocks = this.layers[l].blocks[0].length;
-      const newBlocks = Math.min(blocks, Math.max(sinkBlocks + 1, Math.floor((budget - this.residualLen) / G)));
+      const newBlocks = Math.min(blocks, Math.max(sinkBlocks + 1, Math.floor((budget - margin - this.residualLen) / G)));
       return { evict: newBlocks < blocks, budget, newKept: newBlocks * G + this.residualLen };
     }, phase, this.residualStart);
     const { device } = this;
