@@ -19,11 +19,13 @@
 //
 // Work: a KV head's kept tokens (its blocks, then residualLen + 1 residual tokens) form tiles of
 // TILE = 256 tokens; split s takes ceil(tiles / numSplits) consecutive tiles. Per tile, 256 invocations:
-//   stage   the tile's key blocks go to workgroup memory, STAGE_CHANNELS channels at a time (all of
-//           them for 2-bit keys at HEAD_DIM 64): each invocation loads vec4s of code words and of
-//           (scale, min) words, issued together so the whole tile is in flight at once; codes are
-//           stored transposed ([block][word of the channel][channel]) so that a token's codes of 4
-//           channels are one vec4, and (scale, min) unpacked to f32;
+//   stage   the tile's pool block ids go to workgroup memory; then, with every load of the tile
+//           issued before any of them is used (the whole tile in flight at once): each value-role
+//           invocation's first VALUE_BATCH tokens' value words go to registers (tiles of whole
+//           blocks), and the key blocks to workgroup memory, STAGE_CHANNELS channels at a time (all
+//           of them for 2-bit keys at HEAD_DIM 64) as vec4s of code words and of (scale, min)
+//           words; codes are stored transposed ([block][word of the channel][channel]) so that a
+//           token's codes of 4 channels are one vec4, and (scale, min) unpacked to f32;
 //   scores  invocation t owns token t: k_c = code_c s_c + m_c (or the f16 residual key), 4 channels
 //           at a time, dotted with the GQA queries held in workgroup memory as vec4s of 4 heads
 //           (QUADS of them); a code becomes an f32 through the exponent bits of 2^23 (no int-to-float
@@ -33,7 +35,9 @@
 //   probs   invocation t overwrites its scores with p_t = exp(score - m), once per (token, head);
 //   values  invocation (slice i of 4 channels, quad q, token part tp) sums, over tokens tp, tp + TP, ..,
 //           p_t (code_tc s_tg + m_tg) into acc[channel] as a vec4 over the quad's heads; l likewise.
-// Six barriers per tile (one more per extra channel slab).
+// Seven barriers per tile (one more per extra channel slab). Register arrays are indexed only in
+// loops of constant trip count without barriers, so that they stay in registers (an array indexed
+// dynamically goes to local memory, and each load into it then waits for the data).
 // At the end the token parts' acc and l are summed through workgroup memory, one channel of the
 // slice per round.
 // Limits: GQA <= 8, HEAD_DIM <= 128 and a multiple of 8, GROUP in {32, 64, 128} dividing HEAD_DIM,
@@ -55,7 +59,7 @@ override QUERY_VEC4S: u32 = HEAD_DIM * QUADS;
 override EXCHANGE_VEC4S: u32 = QUADS * TILE;
 // Key staging gets the workgroup memory the rest leaves of 4096 words (16 KiB); per channel it takes
 // TILE * KEY_BITS / 32 code words and a (scale, min) f32 pair per block of the tile.
-override STAGE_BUDGET_WORDS: u32 = 4096u - 4u * QUERY_VEC4S - 4u * EXCHANGE_VEC4S - 128u - 16u;
+override STAGE_BUDGET_WORDS: u32 = 4096u - 4u * QUERY_VEC4S - 4u * EXCHANGE_VEC4S - 128u - 16u - TILE / 32u;
 override STAGE_WORDS_PER_CHANNEL: u32 = TILE * KEY_BITS / 32u + 2u * (TILE / GROUP);
 override STAGE_CHANNELS: u32 = min(HEAD_DIM, 1u << firstLeadingBit(STAGE_BUDGET_WORDS / STAGE_WORDS_PER_CHANNEL));
 override STAGE_CODE_VEC4S: u32 = (TILE * KEY_BITS / 32u) * (STAGE_CHANNELS / 4u);
@@ -90,6 +94,7 @@ var<workgroup> exchange: array<vec4<f32>, EXCHANGE_VEC4S>;
 var<workgroup> stageCodes: array<vec4<u32>, STAGE_CODE_VEC4S>;
 // (scale, min) of the staged channels: [block][channel / 2] as (s_c, m_c, s_c+1, m_c+1).
 var<workgroup> stageScales: array<vec4<f32>, STAGE_SCALE_VEC4S>;
+var<workgroup> tileBlockIds: array<u32, TILE / 32u>;   // pool ids of the tile's blocks (G >= 32)
 var<workgroup> partMax: array<f32, 128>;       // [GQA, MAX_PARTS]; at the end the token parts' l [TP, QUADS] vec4s
 var<workgroup> runMax: array<vec4<f32>, 2>;    // [QUADS] the running max m
 var<workgroup> rescale: array<vec4<f32>, 2>;   // [QUADS] exp(m_old - m) of the tile
@@ -112,32 +117,35 @@ fn newValueWords(kvHead: u32, i: u32) -> vec2<u32> {
   return vec2<u32>(pack2x16float(vec2<f32>(qkv[v], qkv[v + 1u])), pack2x16float(vec2<f32>(qkv[v + 2u], qkv[v + 3u])));
 }
 
-/** Value words of tokens tp + (batch + k) * TP of the tile, k < VALUE_BATCH, for slice i: a block
- *  token's (code word, (scale, min) word), a residual token's 4 f16 channels, zeros past the tile. */
-fn valueWords(batch: u32, tileStart: u32, tileLen: u32, tileBlocks: u32, firstBlock: u32, blockTokens: u32, kvHead: u32, i: u32, tp: u32) -> array<vec2<u32>, VALUE_BATCH> {
+/** (code word, (scale, min) word) of slice i (channels 4i .. 4i + 3) of token t of a tile of whole
+ *  blocks: t's block is tileBlockIds[t / GROUP]. */
+fn blockValueWords(t: u32, i: u32) -> vec2<u32> {
   let valueWordsPerToken = HEAD_DIM * VALUE_BITS / 32u;
   let groupsPerToken = HEAD_DIM / GROUP;
-  let valueBlockWords = GROUP * valueWordsPerToken + GROUP * groupsPerToken;
-  let tokenParts = TILE / (HEAD_DIM / 4u * QUADS);
-  var words: array<vec2<u32>, VALUE_BATCH>;
-  for (var k = 0u; k < VALUE_BATCH; k++) {
-    let t = tp + (batch + k) * tokenParts;
-    if (t < tileBlocks * GROUP) {
-      let block = blockTable[firstBlock + t / GROUP];
-      let j = t % GROUP;
-      let valueBase = block * valueBlockWords;
-      words[k] = vec2<u32>(valueBlocks[valueBase + j * valueWordsPerToken + (i * 4u * VALUE_BITS) / 32u],
-                           valueBlocks[valueBase + GROUP * valueWordsPerToken + j * groupsPerToken + (4u * i) / GROUP]);
-    } else if (tileStart + t == blockTokens + kvBatch.residualLen) {
-      words[k] = newValueWords(kvHead, i);
-    } else if (t < tileLen) {
-      let slot = (kvBatch.residualStart + tileStart + t - blockTokens) % RING;
-      words[k] = residualValues[(kvHead * RING + slot) * (HEAD_DIM / 4u) + i];
-    } else {
-      words[k] = vec2<u32>(0u);
+  let valueBase = tileBlockIds[t / GROUP] * (GROUP * valueWordsPerToken + GROUP * groupsPerToken);
+  let j = t % GROUP;
+  return vec2<u32>(valueBlocks[valueBase + j * valueWordsPerToken + (i * 4u * VALUE_BITS) / 32u],
+                   valueBlocks[valueBase + GROUP * valueWordsPerToken + j * groupsPerToken + (4u * i) / GROUP]);
+}
+
+/** Round k of the final reduction: channel 4i + k of every head summed over the token parts
+ *  (invocation o = (quad, i, hh) adds up the parts of its output, at float tp * outputs + o). */
+fn reduceRound(lid: u32, k: u32, acc: vec4<f32>, slotBase: u32, numSplits: u32) {
+  let slices = HEAD_DIM / 4u;
+  let tokenParts = TILE / (slices * QUADS);
+  let outputs = 4u * slices * QUADS;
+  let oHead = (lid / (4u * slices)) * 4u + lid % 4u;
+  exchange[lid] = acc;
+  workgroupBarrier();
+  if (lid < outputs && oHead < GQA) {
+    var o = 0.0;
+    for (var part = 0u; part < tokenParts; part++) {
+      let f = part * outputs + lid;
+      o += exchange[f / 4u][f % 4u];
     }
+    partialAcc[(slotBase + oHead * numSplits) * HEAD_DIM + 4u * ((lid / 4u) % slices) + k] = o;
   }
-  return words;
+  workgroupBarrier();
 }
 
 @compute @workgroup_size(256)
@@ -153,6 +161,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let keyBlockWords = keyCodeWords + HEAD_DIM;            // a multiple of 4 (HEAD_DIM is a multiple of 8)
   let valueMask = (1u << VALUE_BITS) - 1u;
   let stageVec4s = STAGE_CHANNELS / 4u;                    // per staged (block, word) row
+  let codeVec4sPerBlock = stageVec4s * keyWordsPerChannel;
 
   // Value roles: slice i (channels 4i .. 4i + 3), quad, token part tp of TP.
   let slices = HEAD_DIM / 4u;
@@ -193,19 +202,29 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     runMax[lid / 4u][lid % 4u] = select(0.0, NEG_BIG, lid < GQA);
     rescale[lid / 4u][lid % 4u] = 1.0;
   }
-  workgroupBarrier();
 
   var l = vec4<f32>(0.0);
-  var acc: array<vec4<f32>, 4>;      // channel 4i + k of the quad's 4 heads
+  // Channels 4i .. 4i + 3 of the quad's 4 heads (four variables: an array would be indexed in the
+  // final reduction's loop of barriers).
+  var acc0 = vec4<f32>(0.0);
+  var acc1 = vec4<f32>(0.0);
+  var acc2 = vec4<f32>(0.0);
+  var acc3 = vec4<f32>(0.0);
 
   for (var tileStart = begin; tileStart < end; tileStart += TILE) {
     let tileLen = min(TILE, end - tileStart);
     // Tiles start on block boundaries (G divides TILE) and blockTokens is whole blocks.
     let tileBlocks = (clamp(blockTokens, tileStart, tileStart + tileLen) - tileStart) / GROUP;
-    let firstBlock = kvHead * MAX_BLOCKS + tileStart / GROUP;
+    // Every token of the tile in a block: value words are prefetched (else read token by token).
+    let wholeBlocks = tileBlocks * GROUP == TILE;
+    if (lid < tileBlocks) { tileBlockIds[lid] = blockTable[kvHead * MAX_BLOCKS + tileStart / GROUP + lid]; }
+    workgroupBarrier();
 
     // The first VALUE_BATCH tokens' value words of this invocation, in flight during the scores.
-    var words = valueWords(0u, tileStart, tileLen, tileBlocks, firstBlock, blockTokens, kvHead, i, tp);
+    var words: array<vec2<u32>, VALUE_BATCH>;
+    if (wholeBlocks) {
+      for (var k = 0u; k < VALUE_BATCH; k++) { words[k] = blockValueWords(tp + k * tokenParts, i); }
+    }
 
     // Scores of token lid for every head of the group.
     // Initialised explicitly: SwiftShader kept the previous tile's sums in a bare `var` here.
@@ -216,41 +235,45 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let row = (kvHead * RING + slot) * (HEAD_DIM / 8u);
       let isNew = token == numTokens - 1u;
       for (var w = 0u; w < HEAD_DIM / 8u; w++) {
-        var words: vec4<u32>;
-        if (isNew) { words = newKeyWords(kvHead, w); } else { words = residualKeys[row + w]; }
+        var kw: vec4<u32>;
+        if (isNew) { kw = newKeyWords(kvHead, w); } else { kw = residualKeys[row + w]; }
         for (var e = 0u; e < 4u; e++) {
-          let k = unpack2x16float(words[e]);
+          let k = unpack2x16float(kw[e]);
           let c = 8u * w + 2u * e;
           for (var q = 0u; q < QUADS; q++) { score[q] += query[c * QUADS + q] * k.x + query[(c + 1u) * QUADS + q] * k.y; }
         }
       }
     }
 
-    // The tile's blocks, STAGE_CHANNELS channels at a time.
+    // The tile's blocks, STAGE_CHANNELS channels at a time; each invocation issues its loads of
+    // codes and of scales before storing either.
     let j = lid % GROUP;
     let tokenWordRow = ((lid / GROUP) * keyWordsPerChannel + (j * KEY_BITS) / 32u) * stageVec4s;
     let tokenShift = vec4<u32>((j * KEY_BITS) % 32u);
-    let codeVec4sPerBlock = stageVec4s * keyWordsPerChannel;
+    let codeCount = tileBlocks * codeVec4sPerBlock;
+    let scaleCount = tileBlocks * stageVec4s;
     for (var c0 = 0u; c0 < HEAD_DIM && tileBlocks > 0u; c0 += STAGE_CHANNELS) {
       if (c0 > 0u) { workgroupBarrier(); }
-      for (var v = lid; v < tileBlocks * codeVec4sPerBlock; v += TILE) {
-        let b = v / codeVec4sPerBlock;
+      for (var v = lid; v < max(codeCount, scaleCount); v += TILE) {
+        let bc = v / codeVec4sPerBlock;
         let o = (v % codeVec4sPerBlock) * 4u;   // word of the slab: channel c0 + o / KW, word o % KW
-        let block = blockTable[firstBlock + b];
-        let words = keyBlocks[(block * keyBlockWords + c0 * keyWordsPerChannel + o) / 4u];
-        for (var e = 0u; e < 4u; e++) {
-          let c = (o + e) / keyWordsPerChannel;
-          let w = (o + e) % keyWordsPerChannel;
-          stageCodes[(b * keyWordsPerChannel + w) * stageVec4s + c / 4u][c % 4u] = words[e];
-        }
-      }
-      for (var v = lid; v < tileBlocks * stageVec4s; v += TILE) {
-        let b = v / stageVec4s;
+        let bs = v / stageVec4s;
         let c4 = v % stageVec4s;
-        let block = blockTable[firstBlock + b];
-        let words = keyBlocks[(block * keyBlockWords + keyCodeWords + c0) / 4u + c4];
-        stageScales[(b * stageVec4s + c4) * 2u] = vec4<f32>(unpack2x16float(words.x), unpack2x16float(words.y));
-        stageScales[(b * stageVec4s + c4) * 2u + 1u] = vec4<f32>(unpack2x16float(words.z), unpack2x16float(words.w));
+        var codes = vec4<u32>(0u);
+        var scales = vec4<u32>(0u);
+        if (v < codeCount) { codes = keyBlocks[(tileBlockIds[bc] * keyBlockWords + c0 * keyWordsPerChannel + o) / 4u]; }
+        if (v < scaleCount) { scales = keyBlocks[(tileBlockIds[bs] * keyBlockWords + keyCodeWords + c0) / 4u + c4]; }
+        if (v < codeCount) {
+          for (var e = 0u; e < 4u; e++) {
+            let c = (o + e) / keyWordsPerChannel;
+            let w = (o + e) % keyWordsPerChannel;
+            stageCodes[(bc * keyWordsPerChannel + w) * stageVec4s + c / 4u][c % 4u] = codes[e];
+          }
+        }
+        if (v < scaleCount) {
+          stageScales[(bs * stageVec4s + c4) * 2u] = vec4<f32>(unpack2x16float(scales.x), unpack2x16float(scales.y));
+          stageScales[(bs * stageVec4s + c4) * 2u + 1u] = vec4<f32>(unpack2x16float(scales.z), unpack2x16float(scales.w));
+        }
       }
       workgroupBarrier();
       if (lid < tileBlocks * GROUP) {
@@ -300,55 +323,64 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (tp < tokenParts) {
       let correction = rescale[quad];
       l *= correction;
-      for (var k = 0u; k < 4u; k++) { acc[k] *= correction; }
-      for (var batch = 0u; batch < tokensPerPart; batch += VALUE_BATCH) {
-        if (batch > 0u) { words = valueWords(batch, tileStart, tileLen, tileBlocks, firstBlock, blockTokens, kvHead, i, tp); }
-        for (var k = 0u; k < VALUE_BATCH; k++) {
-          let t = tp + (batch + k) * tokenParts;
+      acc0 *= correction;
+      acc1 *= correction;
+      acc2 *= correction;
+      acc3 *= correction;
+      if (wholeBlocks) {
+        for (var batch = 0u; batch < tokensPerPart; batch += VALUE_BATCH) {
+          if (batch > 0u) {
+            for (var k = 0u; k < VALUE_BATCH; k++) { words[k] = blockValueWords(tp + (batch + k) * tokenParts, i); }
+          }
+          for (var k = 0u; k < VALUE_BATCH; k++) {
+            let prob = exchange[quad * TILE + tp + (batch + k) * tokenParts] * headValid;
+            l += prob;
+            let scaleMin = unpack2x16float(words[k].y);
+            let v = codesToF32(vec4<u32>(words[k].x), valueShifts, valueMask) * scaleMin.x + vec4<f32>(scaleMin.y);
+            acc0 += prob * v.x;
+            acc1 += prob * v.y;
+            acc2 += prob * v.z;
+            acc3 += prob * v.w;
+          }
+        }
+      } else {
+        for (var t = tp; t < tileLen; t += tokenParts) {
           let prob = exchange[quad * TILE + t] * headValid;
           l += prob;
           var v: vec4<f32>;   // channels 4i .. 4i + 3
           if (t < tileBlocks * GROUP) {
-            let scaleMin = unpack2x16float(words[k].y);
-            v = codesToF32(vec4<u32>(words[k].x), valueShifts, valueMask) * scaleMin.x + vec4<f32>(scaleMin.y);
+            let w = blockValueWords(t, i);
+            let scaleMin = unpack2x16float(w.y);
+            v = codesToF32(vec4<u32>(w.x), valueShifts, valueMask) * scaleMin.x + vec4<f32>(scaleMin.y);
           } else {
-            v = vec4<f32>(unpack2x16float(words[k].x), unpack2x16float(words[k].y));
+            var w: vec2<u32>;
+            if (tileStart + t == numTokens - 1u) {
+              w = newValueWords(kvHead, i);
+            } else {
+              w = residualValues[(kvHead * RING + (kvBatch.residualStart + tileStart + t - blockTokens) % RING) * slices + i];
+            }
+            v = vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
           }
-          acc[0] += prob * v.x;
-          acc[1] += prob * v.y;
-          acc[2] += prob * v.z;
-          acc[3] += prob * v.w;
+          acc0 += prob * v.x;
+          acc1 += prob * v.y;
+          acc2 += prob * v.z;
+          acc3 += prob * v.w;
         }
       }
     }
-    // The next tile rewrites exchange (its scores) and rescale.
+    // The next tile rewrites tileBlockIds, exchange (its scores) and rescale.
     workgroupBarrier();
   }
 
-  // Sum the token parts. Round k reduces channel 4i + k of every head: the reduction buffer holds
-  // one vec4 per invocation at lid, and invocation o = (quad, i, hh) adds up the TP parts of its
-  // output, which sit at float tp * (4 * slices * QUADS) + o.
+  // Sum the token parts, one channel of the slice per round.
   let slotBase = firstHead * numSplits + split;
-  let outputs = 4u * slices * QUADS;
-  let oQuad = lid / (4u * slices);
-  let oSlice = (lid / 4u) % slices;
-  let oHead = oQuad * 4u + lid % 4u;
   if (i == 0u && tp < tokenParts) {
     for (var hh = 0u; hh < 4u; hh++) { partMax[(tp * QUADS + quad) * 4u + hh] = l[hh]; }
   }
-  for (var k = 0u; k < 4u; k++) {
-    exchange[lid] = acc[k];
-    workgroupBarrier();
-    if (lid < outputs && oHead < GQA) {
-      var o = 0.0;
-      for (var part = 0u; part < tokenParts; part++) {
-        let f = part * outputs + lid;
-        o += exchange[f / 4u][f % 4u];
-      }
-      partialAcc[(slotBase + oHead * numSplits) * HEAD_DIM + 4u * oSlice + k] = o;
-    }
-    workgroupBarrier();
-  }
+  reduceRound(lid, 0u, acc0, slotBase, numSplits);
+  reduceRound(lid, 1u, acc1, slotBase, numSplits);
+  reduceRound(lid, 2u, acc2, slotBase, numSplits);
+  reduceRound(lid, 3u, acc3, slotBase, numSplits);
   if (lid < GQA) {
     var total = 0.0;
     for (var part = 0u; part < tokenParts; part++) { total += partMax[(part * QUADS + lid / 4u) * 4u + lid % 4u]; }
