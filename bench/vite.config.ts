@@ -20,7 +20,7 @@ export default defineConfig({
     // calls require('u' + 'rl'): keep that call as it is instead of a stub that throws.
     commonjsOptions: { ignoreDynamicRequires: true },
     rollupOptions: {
-      input: { decode: 'bench/decode.ts', kivi: 'bench/kivi.ts', zigzag: 'bench/zigzag.ts', profile: 'bench/profile.ts', quality: 'bench/quality.ts', 'peer-webllm': 'bench/peer-webllm.ts' },
+      input: { decode: 'bench/decode.ts', kivi: 'bench/kivi.ts', zigzag: 'bench/zigzag.ts', profile: 'bench/profile.ts', 'gemv-sweep': 'bench/gemv-sweep.ts', quality: 'bench/quality.ts', 'peer-webllm': 'bench/peer-webllm.ts' },
       external: ['webgpu'],
       output: {
         entryFileNames: '[name].mjs',
