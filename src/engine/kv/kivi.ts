@@ -323,9 +323,11 @@ export class KiviKvCache implements KvCache {
 const DECODE_MAX_GQA = 8;
 /** Kept tokens per tile of attention_kivi_decode (its workgroup size). */
 const DECODE_TILE = 256;
-/** Workgroups (splits x KV heads) the decode split count aims for: ~4 per SM on a 132-SM H100, so
- *  that memory latency overlaps across workgroups; fewer tiles than that give one tile per split. */
-const DECODE_WORKGROUPS = 512;
+/** Workgroups (splits x KV heads) the decode split count aims for: ~2 per SM on a 132-SM H100.
+ *  Each workgroup pays a fixed cost (its prologue and final reduction, a few microseconds) that
+ *  several tiles per split amortise: on an H200 at 32K tokens (Llama-3.2-1B, 8 KV heads) 32 splits
+ *  of 4 tiles beat 65 of 2 and 129 of 1; fewer tiles than that give one tile per split. */
+const DECODE_WORKGROUPS = 256;
 
 /** attention_kivi_decode's splits for `keys` kept tokens: whole tiles per split (the kernel gives
  *  split s tiles s * ceil(tiles / splits) ..), rounded down so no split runs an extra, mostly empty tile. */
