@@ -1,7 +1,7 @@
 // Eviction in the whole model: zigzag on the fp16 and the KIVI cache keeps each layer within its
 // budget after prefill and within budget + one block through decode, while the conversation grows
 // past the cache's capacity; logits stay finite. SwiftShader makes every eviction event cost seconds,
-// so these runs are short; the 4,000-step soak runs on the GPU machine (bench/eviction-soak.ts).
+// so these runs are short; the 4,000-step soak runs on the GPU machine (bench/zigzag.ts, --parts soak).
 import { describe, expect, it } from 'vitest';
 import { acquireGpu } from '../gpu/device';
 import { GpuModel } from '../gpu/model';
