@@ -5,14 +5,16 @@
 //
 //   node bench/.carry/kivi.mjs [--models llama-3.2-1b,qwen2.5-0.5b] [--kv fp16,kivi-2,kivi-4]
 //        [--contexts 1024,4096,16384,32768] [--steps 32] [--warmup 8] [--copy-mib 1024]
-//        [--time-limit-s 330] [--out bench/results/kivi.json]
+//        [--time-limit-s 330] [--fill prefill|bookkeeping] [--out bench/results/kivi.json]
 //   node bench/.carry/kivi.mjs --merge a.json,b.json --out bench/results/kivi.json
 //        (one result from runs on the same machine, e.g. short and long contexts run apart)
 //
 // Every model x cache variant has its own GpuModel (weights shared, random q4f16_1 of the real
 // shape). For each context c, ascending, each one is prefilled from where it stood to
 // c - warmup - steps tokens, then decodes warmup + steps greedy steps (each awaited and timed
-// alone; tok/s = 1 / median step), so the timed steps end at c tokens. See bench/kv-sweep.ts.
+// alone; tok/s = 1 / median step), so the timed steps end at c tokens. See bench/kv-sweep.ts. With
+// --fill bookkeeping the caches grow without running the model (bench/grow.ts): no prefill figure,
+// and 32K contexts cost seconds instead of minutes.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -38,6 +40,7 @@ interface Options {
   warmup: number;
   copyMib: number;
   timeLimitS: number;
+  fill: 'prefill' | 'bookkeeping';
   out: string;
 }
 
@@ -54,6 +57,7 @@ function parseOptions(): Options {
       'copy-mib': { type: 'string', default: '1024' },
       'time-limit-s': { type: 'string', default: '330' },
       out: { type: 'string', default: 'bench/results/kivi.json' },
+      fill: { type: 'string', default: 'prefill' },
       merge: { type: 'string', default: '' },
     },
   });
@@ -80,8 +84,14 @@ function parseOptions(): Options {
     warmup,
     copyMib: count(values['copy-mib'], 'copy-mib', 1),
     timeLimitS: count(values['time-limit-s'], 'time-limit-s', 1),
+    fill: fillOption(values.fill),
     out: resolve(values.out),
   };
+}
+
+function fillOption(text: string): 'prefill' | 'bookkeeping' {
+  if (text !== 'prefill' && text !== 'bookkeeping') throw new UsageError(`--fill must be prefill or bookkeeping, not ${text}`);
+  return text;
 }
 
 function describeRow(row: Row): string {
@@ -93,7 +103,7 @@ function describeRow(row: Row): string {
     `${head}  decode ${decode.tokensPerSecond.toFixed(1)} tok/s (median ${decode.medianMs.toFixed(3)} ms, p90 ${decode.p90Ms.toFixed(3)} ms)` +
     ` | KV ${(kvBytes.used / MIB).toFixed(1)} MiB, ${kvBytes.bytesPerToken.toFixed(0)} B/token${ratio}` +
     ` | attention ${attention.msPerPass.toFixed(4)} ms/pass, ${attention.gbPerSecond.toFixed(0)} GB/s = ${(attention.copyFraction * 100).toFixed(1)} % of copy` +
-    ` | prefill ${prefill.fromTokens}->${prefill.toTokens} at ${prefill.tokensPerSecond.toFixed(0)} tok/s`
+    (prefill ? ` | prefill ${prefill.fromTokens}->${prefill.toTokens} at ${prefill.tokensPerSecond.toFixed(0)} tok/s` : ' | cache grown by bookkeeping')
   );
 }
 
@@ -122,7 +132,7 @@ async function main(): Promise<void> {
       gpu: adapterName,
       date: new Date().toISOString(),
       command: ['node', 'kivi.mjs', ...process.argv.slice(2)].join(' '),
-      options: { contexts: options.contexts, steps: options.steps, warmup: options.warmup, timeLimitS: options.timeLimitS },
+      options: { contexts: options.contexts, steps: options.steps, warmup: options.warmup, timeLimitS: options.timeLimitS, fill: options.fill },
       copy: { bytes: copy.bytes, msPerCopy: copy.msPerCopy, gbPerSecond: copy.gbPerSecond },
       summary: summarize(rows),
       rows,
@@ -142,6 +152,7 @@ async function main(): Promise<void> {
       deadline: start + options.timeLimitS * 1000,
       attentionSubmitMs: ATTENTION_SUBMIT_MS,
       copyGbPerSecond: copy.gbPerSecond,
+      fill: options.fill,
     },
     (row) => {
       rows.push(row);

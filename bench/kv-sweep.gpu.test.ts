@@ -57,7 +57,7 @@ describe('sweepContexts', () => {
   it('prefills each context from the last one and accounts every variant exactly', async () => {
     const { device } = await acquireGpu();
     const rows: Row[] = [];
-    const options = { contexts: [200, 320], variants: VARIANTS, steps: 3, warmup: 2, deadline: Infinity, attentionSubmitMs: 1, copyGbPerSecond: 100 };
+    const options = { contexts: [200, 320], variants: VARIANTS, steps: 3, warmup: 2, deadline: Infinity, attentionSubmitMs: 1, copyGbPerSecond: 100, fill: 'prefill' as const };
     await sweepContexts(device, [{ name: 'tiny', cfg: TINY, weights: await tinyWeights(device) }], options, (row) => rows.push(row));
     device.destroy();
 
@@ -65,7 +65,7 @@ describe('sweepContexts', () => {
     const measured = rows as MeasuredRow[];
     for (const row of measured) {
       expect(row.status).toBe('measured');
-      expect(row.prefill.toTokens).toBe(row.context - 5);
+      expect(row.prefill?.toTokens).toBe(row.context - 5);
       expect(row.decode.tokensPerSecond).toBeGreaterThan(0);
       // attentionOnly adds a step when the next token would flush.
       expect([row.context, row.context + 1]).toContain(row.kvBytes.tokens);
@@ -74,8 +74,8 @@ describe('sweepContexts', () => {
     }
     for (const kv of VARIANTS) {
       const [first, second] = measured.filter((r) => r.kv === kv);
-      expect(first.prefill.fromTokens).toBe(0);
-      expect(second.prefill.fromTokens).toBe(first.kvBytes.tokens);
+      expect(first.prefill?.fromTokens).toBe(0);
+      expect(second.prefill?.fromTokens).toBe(first.kvBytes.tokens);
     }
     // 2 layers x 1 KV head x 64 dims x (K, V) x 2 B.
     const fp16PerToken = 2 * 64 * 2 * 2;
@@ -91,10 +91,25 @@ describe('sweepContexts', () => {
   it('measures a run’s first context always and skips later ones predicted to pass the deadline', async () => {
     const { device } = await acquireGpu();
     const rows: Row[] = [];
-    const options = { contexts: [100, 200], variants: ['fp16' as const], steps: 2, warmup: 0, deadline: 0, attentionSubmitMs: 1, copyGbPerSecond: 100 };
+    const options = { contexts: [100, 200], variants: ['fp16' as const], steps: 2, warmup: 0, deadline: 0, attentionSubmitMs: 1, copyGbPerSecond: 100, fill: 'prefill' as const };
     await sweepContexts(device, [{ name: 'tiny', cfg: TINY, weights: await tinyWeights(device) }], options, (row) => rows.push(row));
     device.destroy();
     expect(rows.map((r) => r.status)).toEqual(['measured', 'skipped']);
     expect(rows[1]).toMatchObject({ context: 200, reason: expect.stringMatching(/^time limit/) });
+  });
+
+  it('grows the caches by bookkeeping alone when asked: no prefill, the same tokens and bytes', async () => {
+    const { device } = await acquireGpu();
+    const rows: Row[] = [];
+    const options = { contexts: [200, 320], variants: VARIANTS, steps: 3, warmup: 2, deadline: Infinity, attentionSubmitMs: 1, copyGbPerSecond: 100, fill: 'bookkeeping' as const };
+    await sweepContexts(device, [{ name: 'tiny', cfg: TINY, weights: await tinyWeights(device) }], options, (row) => rows.push(row));
+    device.destroy();
+    const measured = rows as MeasuredRow[];
+    expect(measured.map((r) => `${r.status} ${r.kv}@${r.context}`)).toEqual([200, 320].flatMap((c) => VARIANTS.map((kv) => `measured ${kv}@${c}`)));
+    for (const row of measured) {
+      expect(row.prefill).toBeNull();
+      expect([row.context, row.context + 1]).toContain(row.kvBytes.tokens);
+    }
+    for (const row of measured.filter((r) => r.kv === 'kivi-2')) expect(row.kvBytes.quantizedRatio).toBe(3 / 16);
   });
 });

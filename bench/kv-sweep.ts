@@ -6,6 +6,7 @@ import { DEFAULT_KV_SETTINGS, KIVI2, type KvSettings } from '../src/engine/kv/se
 import { GpuModel, type Sampling } from '../src/engine/gpu/model';
 import type { WeightStore } from '../src/engine/gpu/weights';
 import type { ModelConfig } from '../src/engine/model/types';
+import { growByBookkeeping } from './grow';
 
 const GREEDY: Sampling = { kind: 'greedy', repetitionPenalty: 1 };
 const F16 = 2;
@@ -40,6 +41,9 @@ export interface SweepOptions {
   attentionSubmitMs: number;
   /** Copy bandwidth of the same run (read + write), GB/s. */
   copyGbPerSecond: number;
+  /** How the cache reaches each context: a real prefill (timed), or bookkeeping alone
+   *  (bench/grow.ts: no prefill figure, no time). */
+  fill: 'prefill' | 'bookkeeping';
 }
 
 export interface MeasuredRow {
@@ -48,8 +52,9 @@ export interface MeasuredRow {
   settings: KvSettings;
   context: number;
   status: 'measured';
-  /** The prefill from the previous context's end to this one's first decode step. */
-  prefill: { fromTokens: number; toTokens: number; ms: number; tokensPerSecond: number };
+  /** The prefill from the previous context's end to this one's first decode step; null when the
+   *  cache was grown by bookkeeping. */
+  prefill: { fromTokens: number; toTokens: number; ms: number; tokensPerSecond: number } | null;
   decode: { steps: number; warmup: number; medianMs: number; meanMs: number; p90Ms: number; tokensPerSecond: number };
   kvBytes: {
     /** Tokens held when the bytes and the attention were measured. */
@@ -148,12 +153,16 @@ async function measureAt(device: GPUDevice, run: Run, base: Omit<MeasuredRow, 's
   const fromTokens = gpu.length;
   const prompt = Array.from({ length: prefillTo - fromTokens }, () => run.random() % vocab);
   const prefillStart = performance.now();
-  gpu.forward(prompt);
-  await device.queue.onSubmittedWorkDone();
+  if (options.fill === 'prefill') {
+    gpu.forward(prompt);
+    await device.queue.onSubmittedWorkDone();
+  } else {
+    growByBookkeeping(gpu, prefillTo);
+  }
   const prefillMs = performance.now() - prefillStart;
 
   const measureStart = performance.now();
-  let token = await gpu.sample(GREEDY, []);
+  let token = options.fill === 'prefill' ? await gpu.sample(GREEDY, []) : 0;
   const stepMs: number[] = [];
   for (let step = 0; step < options.warmup + options.steps; step++) {
     const start = performance.now();
@@ -174,7 +183,7 @@ async function measureAt(device: GPUDevice, run: Run, base: Omit<MeasuredRow, 's
   return {
     ...base,
     status: 'measured',
-    prefill: { fromTokens, toTokens: prefillTo, ms: prefillMs, tokensPerSecond: (prompt.length / prefillMs) * 1000 },
+    prefill: options.fill === 'prefill' ? { fromTokens, toTokens: prefillTo, ms: prefillMs, tokensPerSecond: (prompt.length / prefillMs) * 1000 } : null,
     decode: {
       steps: options.steps,
       warmup: options.warmup,

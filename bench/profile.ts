@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { GpuModel, type Sampling } from '../src/engine/gpu/model';
 import { WeightStore } from '../src/engine/gpu/weights';
 import { measureCopyBandwidth } from './copy-bandwidth';
+import { growByBookkeeping } from './grow';
 import { kernelTimes, type KernelTime } from './kernel-times';
 import { Timestamps } from './timestamps';
 import { KV_VARIANTS, quantile, type KvVariant } from './kv-sweep';
@@ -70,17 +71,6 @@ function captureStep(gpu: GpuModel): RecordedDispatch[] {
   };
   gpu.recordDecodeStep(encoder as unknown as GPUCommandEncoder, 0, GREEDY, []);
   return dispatches;
-}
-
-/** Grows the cache to `tokens` by bookkeeping alone (see the header). */
-function growByBookkeeping(gpu: GpuModel, tokens: number): void {
-  const chunk = gpu.cfg.prefillChunkSize;
-  while (gpu.position < tokens) {
-    const n = Math.min(chunk, tokens - gpu.position);
-    gpu.kvCache.beginChunk(n, gpu.position);
-    gpu.kvCache.endChunk();
-    gpu.position += n;
-  }
 }
 
 function record(pass: GPUComputePassEncoder, d: RecordedDispatch): void {
