@@ -22,13 +22,14 @@ import { KvchatError } from '../src/engine/errors';
 import { acquireGpu } from '../src/engine/gpu/device';
 import { WeightStore } from '../src/engine/gpu/weights';
 import { measureCopyBandwidth, type CopyBandwidth } from './copy-bandwidth';
-import { KV_VARIANTS, summarize, sweepContexts, type KvVariant, type MeasuredRow, type Row, type SweepModel } from './kv-sweep';
+import { KV_VARIANTS, summarize, sweepContexts, warmUp, type KvVariant, type MeasuredRow, type Row, type SweepModel } from './kv-sweep';
 import { DawnUnavailableError, nodeGpu } from './node-gpu';
 import { SYNTHETIC_MODELS, syntheticWeights } from './synthetic';
 
 const MIB = 1024 * 1024;
 /** One timed submit of attention-only passes lasts about this long, so submit overhead is < 1 %. */
 const ATTENTION_SUBMIT_MS = 40;
+const WARM_UP_MS = 4000;
 
 interface Options {
   /** Result files to merge instead of measuring. */
@@ -141,6 +142,8 @@ async function main(): Promise<void> {
     writeFileSync(options.out, `${JSON.stringify(result, null, 2)}\n`);
   };
   write();
+  // GPU clocks ramp up over the first seconds: warm them before the first timed row.
+  await warmUp(device, models[0], WARM_UP_MS);
   await sweepContexts(
     device,
     models,

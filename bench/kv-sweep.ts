@@ -197,6 +197,21 @@ async function measureAt(device: GPUDevice, run: Run, base: Omit<MeasuredRow, 's
   };
 }
 
+/** Decode steps of `model` with a small fp16 cache for `ms` milliseconds, untimed: the GPU's clocks
+ *  ramp up over the first seconds of work, which would otherwise slow whichever row comes first. */
+export async function warmUp(device: GPUDevice, model: SweepModel, ms: number): Promise<void> {
+  const gpu = new GpuModel(device, model.cfg, model.weights, 256, KV_VARIANTS.fp16);
+  try {
+    const end = performance.now() + ms;
+    while (performance.now() < end) {
+      if (gpu.length + 1 > gpu.maxSeq) gpu.truncate(0);
+      await gpu.step(1, GREEDY, []);
+    }
+  } finally {
+    gpu.destroy();
+  }
+}
+
 /** Time to prefill to `prefillTo` and measure there, extrapolated from the run's `last` context:
  *  per-token prefill time grows at most linearly with the mean context (attention), so this
  *  overestimates. (A run's first context has no history and is always measured.) */
