@@ -5,8 +5,8 @@
 // less per layer): the split holding it writes its f16 key and value into the ring, and reads them
 // from qkv itself.
 //   qkv            [1, (NUM_HEADS + 2 * NUM_KV_HEADS) * HEAD_DIM] f32: queries are the first NUM_HEADS heads
-//   keyBlocks      [poolBlocks, KEY_CODE_WORDS + HEAD_DIM] u32 (read as vec4s): channel-major codes, then
-//                  (scale, min) per channel
+//   keyBlocks      [poolBlocks, KEY_CODE_WORDS + HEAD_DIM] u32: channel-major codes, then (scale, min)
+//                  per channel
 //   valueBlocks    [poolBlocks, GROUP * VW + GROUP * NG] u32: token-major codes, then (scale, min) per token and group
 //   blockTable     [NUM_KV_HEADS * MAX_BLOCKS + NUM_KV_HEADS] u32: pool ids, then each head's block count
 //   residualKeys   [NUM_KV_HEADS, RING, HEAD_DIM / 8] vec4<u32> (f16 pairs), read a row at a time
@@ -19,28 +19,28 @@
 //
 // Work: a KV head's kept tokens (its blocks, then residualLen + 1 residual tokens) form tiles of
 // TILE = 256 tokens; split s takes ceil(tiles / numSplits) consecutive tiles. Per tile, 256 invocations:
-//   stage   the tile's pool block ids go to workgroup memory; then, with every load of the tile
-//           issued before any of them is used (the whole tile in flight at once): each value-role
-//           invocation's first VALUE_BATCH tokens' value words go to registers (tiles of whole
-//           blocks), and the key blocks to workgroup memory, STAGE_CHANNELS channels at a time (all
-//           of them for 2-bit keys at HEAD_DIM 64) as vec4s of code words and of (scale, min)
-//           words; codes are stored transposed ([block][word of the channel][channel]) so that a
-//           token's codes of 4 channels are one vec4, and (scale, min) unpacked to f32;
-//   scores  invocation t owns token t: k_c = code_c s_c + m_c (or the f16 residual key), 4 channels
-//           at a time, dotted with the GQA queries held in workgroup memory as vec4s of 4 heads
-//           (QUADS of them); a code becomes an f32 through the exponent bits of 2^23 (no int-to-float
-//           conversion, which runs at a quarter of the FMA rate);
+//   ids     the tile's pool block ids go to workgroup memory;
+//   scores  invocation (channel group cg, token group) takes TPI = CHANNEL_GROUPS consecutive tokens
+//           (4 for GQA <= 4, 2 for GQA <= 8; one block's, or residual ones) over HEAD_DIM /
+//           CHANNEL_GROUPS channels: per channel one code word holds the TPI tokens' codes and one word
+//           the block's (scale, min), read straight from keyBlocks, SCORE_BATCH channels' words in
+//           flight at once (with the value role's first VALUE_BATCH tokens' value words, for tiles of
+//           whole blocks); k = code s + m for the TPI tokens, dotted with the GQA queries held in
+//           workgroup memory as vec4s of 4 heads (QUADS of them). A code becomes an f32 through the
+//           exponent bits of 2^23 (no int-to-float conversion, which runs at a quarter of the FMA
+//           rate). Groups 1.. hand their partial scores to group 0 through workgroup memory, which
+//           sums them into the tile's scores;
 //   max     invocations (head, part) take the max of 16 scores each; then one invocation per head
 //           folds the 16 parts into the running max m and the rescale factor exp(m_old - m);
 //   probs   invocation t overwrites its scores with p_t = exp(score - m), once per (token, head);
 //   values  invocation (slice i of 4 channels, quad q, token part tp) sums, over tokens tp, tp + TP, ..,
 //           p_t (code_tc s_tg + m_tg) into acc[channel] as a vec4 over the quad's heads; l likewise.
-// Seven barriers per tile (one more per extra channel slab). Register arrays are indexed only in
+// Seven barriers per tile. Register arrays are indexed only in
 // loops of constant trip count without barriers, so that they stay in registers (an array indexed
 // dynamically goes to local memory, and each load into it then waits for the data).
 // At the end the token parts' acc and l are summed through workgroup memory, one channel of the
 // slice per round.
-// Limits: GQA <= 8, HEAD_DIM <= 128 and a multiple of 8, GROUP in {32, 64, 128} dividing HEAD_DIM,
+// Limits: GQA <= 8, HEAD_DIM <= 128 and a multiple of 64, GROUP in {32, 64, 128} dividing HEAD_DIM,
 // bits 2/4/8; workgroup memory within 16 KiB. Grid: (numSplits, NUM_KV_HEADS).
 override HEAD_DIM: u32;
 override NUM_HEADS: u32;
@@ -55,15 +55,13 @@ override MAX_BLOCKS: u32;
 override GQA: u32 = NUM_HEADS / NUM_KV_HEADS;
 override QUADS: u32 = (GQA + 3u) / 4u;
 override QUERY_VEC4S: u32 = HEAD_DIM * QUADS;
-// Scores, then probabilities, [QUADS, TILE] vec4s of 4 heads; at the end the reduction buffer (TILE vec4s).
-override EXCHANGE_VEC4S: u32 = QUADS * TILE;
-// Key staging gets the workgroup memory the rest leaves of 4096 words (16 KiB); per channel it takes
-// TILE * KEY_BITS / 32 code words and a (scale, min) f32 pair per block of the tile.
-override STAGE_BUDGET_WORDS: u32 = 4096u - 4u * QUERY_VEC4S - 4u * EXCHANGE_VEC4S - 128u - 16u - TILE / 32u;
-override STAGE_WORDS_PER_CHANNEL: u32 = TILE * KEY_BITS / 32u + 2u * (TILE / GROUP);
-override STAGE_CHANNELS: u32 = min(HEAD_DIM, 1u << firstLeadingBit(STAGE_BUDGET_WORDS / STAGE_WORDS_PER_CHANNEL));
-override STAGE_CODE_VEC4S: u32 = (TILE * KEY_BITS / 32u) * (STAGE_CHANNELS / 4u);
-override STAGE_SCALE_VEC4S: u32 = (TILE / GROUP) * (STAGE_CHANNELS / 2u);
+// Channel groups of the key scores: invocation (group cg, token group) sums HEAD_DIM / CHANNEL_GROUPS
+// channels of TPI = CHANNEL_GROUPS consecutive tokens for every head (TPI * QUADS = 4 partial vec4s).
+override CHANNEL_GROUPS: u32 = 4u / QUADS;
+override TPI: u32 = CHANNEL_GROUPS;
+// Groups 1.. hand their partial scores over as [group - 1][QUADS][TILE] vec4s; then the scores and
+// probabilities [QUADS, TILE] (group 1's slab); at the end the reduction buffer (TILE vec4s).
+override EXCHANGE_VEC4S: u32 = max(1u, CHANNEL_GROUPS - 1u) * QUADS * TILE;
 
 const TILE = 256u;
 const NEG_BIG = -3.0e38;
@@ -74,11 +72,13 @@ const MAGIC_BITS = 0x4B000000u;
 const MAGIC = 8388608.0;
 // Value tokens per invocation loaded together (each token part holds a multiple of 16 tokens).
 const VALUE_BATCH = 16u;
+// Key channels per invocation loaded together (HEAD_DIM / CHANNEL_GROUPS is a multiple of it).
+const SCORE_BATCH = 16u;
 
 struct KvBatch { numTokens: u32, startPos: u32, numSplits: u32, firstRow: u32, residualStart: u32, residualLen: u32, flushBlocks: u32, pad: u32 }
 
 @group(0) @binding(0) var<storage, read> qkv: array<f32>;
-@group(0) @binding(1) var<storage, read> keyBlocks: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read> keyBlocks: array<u32>;
 @group(0) @binding(2) var<storage, read> valueBlocks: array<u32>;
 @group(0) @binding(3) var<storage, read> blockTable: array<u32>;
 @group(0) @binding(4) var<storage, read_write> residualKeys: array<vec4<u32>>;
@@ -90,10 +90,6 @@ struct KvBatch { numTokens: u32, startPos: u32, numSplits: u32, firstRow: u32, r
 // q / sqrt(HEAD_DIM) at [c * QUADS + quad], heads quad * 4 .. quad * 4 + 3 (0 past GQA).
 var<workgroup> query: array<vec4<f32>, QUERY_VEC4S>;
 var<workgroup> exchange: array<vec4<f32>, EXCHANGE_VEC4S>;
-// Codes of the staged channels: [block][word w of the channel][channel / 4] vec4s of 4 channels.
-var<workgroup> stageCodes: array<vec4<u32>, STAGE_CODE_VEC4S>;
-// (scale, min) of the staged channels: [block][channel / 2] as (s_c, m_c, s_c+1, m_c+1).
-var<workgroup> stageScales: array<vec4<f32>, STAGE_SCALE_VEC4S>;
 var<workgroup> tileBlockIds: array<u32, TILE / 32u>;   // pool ids of the tile's blocks (G >= 32)
 var<workgroup> partMax: array<f32, 128>;       // [GQA, MAX_PARTS]; at the end the token parts' l [TP, QUADS] vec4s
 var<workgroup> runMax: array<vec4<f32>, 2>;    // [QUADS] the running max m
@@ -128,6 +124,37 @@ fn blockValueWords(t: u32, i: u32) -> vec2<u32> {
                    valueBlocks[valueBase + GROUP * valueWordsPerToken + j * groupsPerToken + (4u * i) / GROUP]);
 }
 
+/** Slot of part e (token t0 + e / QUADS, quad e % QUADS) of channel group `group` + 1's partial
+ *  scores in exchange; group 0's slots are the tile's scores [QUADS, TILE]. */
+fn partialSlot(group: u32, t0: u32, e: u32) -> u32 {
+  return (group * QUADS + e % QUADS) * TILE + t0 + e / QUADS;
+}
+
+/** Channel group 0: part e's score summed over the channel groups, -3e38 past the tile's end. */
+fn writeScore(t0: u32, e: u32, partial: vec4<f32>, tileLen: u32) {
+  var score = partial;
+  for (var g = 1u; g < CHANNEL_GROUPS; g++) { score += exchange[partialSlot(g - 1u, t0, e)]; }
+  exchange[partialSlot(0u, t0, e)] = select(vec4<f32>(NEG_BIG), score, t0 + e / QUADS < tileLen);
+}
+
+/** Partial score of residual token `token` (f16 ring row, or the new token from qkv) over channels
+ *  c0 .. c0 + HEAD_DIM / CHANNEL_GROUPS - 1 for quad q; 0 at or past `end`. */
+fn residualPartial(kvHead: u32, token: u32, q: u32, c0: u32, end: u32, blockTokens: u32, numTokens: u32) -> vec4<f32> {
+  var partial = vec4<f32>(0.0);
+  if (token >= end) { return partial; }
+  let row = (kvHead * RING + (kvBatch.residualStart + token - blockTokens) % RING) * (HEAD_DIM / 8u);
+  for (var w = c0 / 8u; w < (c0 + HEAD_DIM / CHANNEL_GROUPS) / 8u; w++) {
+    var kw: vec4<u32>;
+    if (token == numTokens - 1u) { kw = newKeyWords(kvHead, w); } else { kw = residualKeys[row + w]; }
+    for (var x = 0u; x < 4u; x++) {
+      let k = unpack2x16float(kw[x]);
+      let c = 8u * w + 2u * x;
+      partial += query[c * QUADS + q] * k.x + query[(c + 1u) * QUADS + q] * k.y;
+    }
+  }
+  return partial;
+}
+
 /** Round k of the final reduction: channel 4i + k of every head summed over the token parts
  *  (invocation o = (quad, i, hh) adds up the parts of its output, at float tp * outputs + o). */
 fn reduceRound(lid: u32, k: u32, acc: vec4<f32>, slotBase: u32, numSplits: u32) {
@@ -158,10 +185,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let keyWordsPerChannel = GROUP * KEY_BITS / 32u;        // KW
   let keyCodeWords = HEAD_DIM * keyWordsPerChannel;
   let keyMask = (1u << KEY_BITS) - 1u;
-  let keyBlockWords = keyCodeWords + HEAD_DIM;            // a multiple of 4 (HEAD_DIM is a multiple of 8)
+  let keyBlockWords = keyCodeWords + HEAD_DIM;
   let valueMask = (1u << VALUE_BITS) - 1u;
-  let stageVec4s = STAGE_CHANNELS / 4u;                    // per staged (block, word) row
-  let codeVec4sPerBlock = stageVec4s * keyWordsPerChannel;
+
+  // Score roles: channel group cg (channels c0 ..), tokens t0 .. t0 + TPI - 1 of the tile.
+  let groupChannels = HEAD_DIM / CHANNEL_GROUPS;
+  let cg = lid / (TILE / TPI);
+  let t0 = (lid % (TILE / TPI)) * TPI;
+  let c0 = cg * groupChannels;
 
   // Value roles: slice i (channels 4i .. 4i + 3), quad, token part tp of TP.
   let slices = HEAD_DIM / 4u;
@@ -226,76 +257,61 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       for (var k = 0u; k < VALUE_BATCH; k++) { words[k] = blockValueWords(tp + k * tokenParts, i); }
     }
 
-    // Scores of token lid for every head of the group.
-    // Initialised explicitly: SwiftShader kept the previous tile's sums in a bare `var` here.
-    var score = array<vec4<f32>, 2>(vec4<f32>(0.0), vec4<f32>(0.0));
-    let token = tileStart + lid;
-    if (lid < tileLen && token >= blockTokens) {
-      let slot = (kvBatch.residualStart + token - blockTokens) % RING;
-      let row = (kvHead * RING + slot) * (HEAD_DIM / 8u);
-      let isNew = token == numTokens - 1u;
-      for (var w = 0u; w < HEAD_DIM / 8u; w++) {
-        var kw: vec4<u32>;
-        if (isNew) { kw = newKeyWords(kvHead, w); } else { kw = residualKeys[row + w]; }
-        for (var e = 0u; e < 4u; e++) {
-          let k = unpack2x16float(kw[e]);
-          let c = 8u * w + 2u * e;
-          for (var q = 0u; q < QUADS; q++) { score[q] += query[c * QUADS + q] * k.x + query[(c + 1u) * QUADS + q] * k.y; }
+    // Partial scores of this invocation's TPI tokens over its channel group: part e = (token e / QUADS,
+    // quad e % QUADS), TPI * QUADS = 4. Four variables, not an array: the residual path's loops would
+    // index an array dynamically and move it to local memory.
+    var s0 = vec4<f32>(0.0);
+    var s1 = vec4<f32>(0.0);
+    var s2 = vec4<f32>(0.0);
+    var s3 = vec4<f32>(0.0);
+    if (t0 < tileBlocks * GROUP) {
+      // TPI consecutive tokens of one block: their codes of channel c are adjacent bits of one word.
+      let j = t0 % GROUP;
+      let base = tileBlockIds[t0 / GROUP] * keyBlockWords;
+      let codeWord = base + (j * KEY_BITS) / 32u;
+      let shifts = (vec4<u32>(0u, 1u, 2u, 3u) * KEY_BITS + vec4<u32>((j * KEY_BITS) % 32u)) & vec4<u32>(31u);
+      // SCORE_BATCH channels' code and (scale, min) words are all in flight before the first is used.
+      for (var cb = c0; cb < c0 + groupChannels; cb += SCORE_BATCH) {
+        var codeWords: array<u32, SCORE_BATCH>;
+        var scaleWords: array<u32, SCORE_BATCH>;
+        for (var x = 0u; x < SCORE_BATCH; x++) {
+          codeWords[x] = keyBlocks[codeWord + (cb + x) * keyWordsPerChannel];
+          scaleWords[x] = keyBlocks[base + keyCodeWords + cb + x];
+        }
+        for (var x = 0u; x < SCORE_BATCH; x++) {
+          let scaleMin = unpack2x16float(scaleWords[x]);
+          // Key channel cb + x of the TPI tokens.
+          let k = codesToF32(vec4<u32>(codeWords[x]), shifts, keyMask) * scaleMin.x + vec4<f32>(scaleMin.y);
+          let c = (cb + x) * QUADS;
+          s0 += query[c] * k[0u];
+          s1 += query[c + 1u % QUADS] * k[1u / QUADS];
+          s2 += query[c + 2u % QUADS] * k[2u / QUADS];
+          s3 += query[c + 3u % QUADS] * k[3u / QUADS];
         }
       }
+    } else {
+      let first = tileStart + t0;
+      let last = tileStart + tileLen;
+      s0 = residualPartial(kvHead, first, 0u, c0, last, blockTokens, numTokens);
+      s1 = residualPartial(kvHead, first + 1u / QUADS, 1u % QUADS, c0, last, blockTokens, numTokens);
+      s2 = residualPartial(kvHead, first + 2u / QUADS, 2u % QUADS, c0, last, blockTokens, numTokens);
+      s3 = residualPartial(kvHead, first + 3u / QUADS, 3u % QUADS, c0, last, blockTokens, numTokens);
     }
-
-    // The tile's blocks, STAGE_CHANNELS channels at a time; each invocation issues its loads of
-    // codes and of scales before storing either.
-    let j = lid % GROUP;
-    let tokenWordRow = ((lid / GROUP) * keyWordsPerChannel + (j * KEY_BITS) / 32u) * stageVec4s;
-    let tokenShift = vec4<u32>((j * KEY_BITS) % 32u);
-    let codeCount = tileBlocks * codeVec4sPerBlock;
-    let scaleCount = tileBlocks * stageVec4s;
-    for (var c0 = 0u; c0 < HEAD_DIM && tileBlocks > 0u; c0 += STAGE_CHANNELS) {
-      if (c0 > 0u) { workgroupBarrier(); }
-      for (var v = lid; v < max(codeCount, scaleCount); v += TILE) {
-        let bc = v / codeVec4sPerBlock;
-        let o = (v % codeVec4sPerBlock) * 4u;   // word of the slab: channel c0 + o / KW, word o % KW
-        let bs = v / stageVec4s;
-        let c4 = v % stageVec4s;
-        var codes = vec4<u32>(0u);
-        var scales = vec4<u32>(0u);
-        if (v < codeCount) { codes = keyBlocks[(tileBlockIds[bc] * keyBlockWords + c0 * keyWordsPerChannel + o) / 4u]; }
-        if (v < scaleCount) { scales = keyBlocks[(tileBlockIds[bs] * keyBlockWords + keyCodeWords + c0) / 4u + c4]; }
-        if (v < codeCount) {
-          for (var e = 0u; e < 4u; e++) {
-            let c = (o + e) / keyWordsPerChannel;
-            let w = (o + e) % keyWordsPerChannel;
-            stageCodes[(bc * keyWordsPerChannel + w) * stageVec4s + c / 4u][c % 4u] = codes[e];
-          }
-        }
-        if (v < scaleCount) {
-          stageScales[(bs * stageVec4s + c4) * 2u] = vec4<f32>(unpack2x16float(scales.x), unpack2x16float(scales.y));
-          stageScales[(bs * stageVec4s + c4) * 2u + 1u] = vec4<f32>(unpack2x16float(scales.z), unpack2x16float(scales.w));
-        }
-      }
-      workgroupBarrier();
-      if (lid < tileBlocks * GROUP) {
-        let scaleRow = (lid / GROUP) * stageVec4s * 2u;
-        for (var c4 = 0u; c4 < stageVec4s; c4++) {
-          let codes = codesToF32(stageCodes[tokenWordRow + c4], tokenShift, keyMask);
-          let sm01 = stageScales[scaleRow + 2u * c4];
-          let sm23 = stageScales[scaleRow + 2u * c4 + 1u];
-          let k = codes * vec4<f32>(sm01.x, sm01.z, sm23.x, sm23.z) + vec4<f32>(sm01.y, sm01.w, sm23.y, sm23.w);
-          let c = c0 + 4u * c4;
-          for (var q = 0u; q < QUADS; q++) {
-            score[q] += query[c * QUADS + q] * k.x + query[(c + 1u) * QUADS + q] * k.y
-              + query[(c + 2u) * QUADS + q] * k.z + query[(c + 3u) * QUADS + q] * k.w;
-          }
-        }
-      }
+    // Channel groups 1.. hand their partials to group 0, which writes the tile's scores (-3e38
+    // past its end) over group 1's slab: score slot (q, t) is only read by its writer.
+    if (cg > 0u) {
+      exchange[partialSlot(cg - 1u, t0, 0u)] = s0;
+      exchange[partialSlot(cg - 1u, t0, 1u)] = s1;
+      exchange[partialSlot(cg - 1u, t0, 2u)] = s2;
+      exchange[partialSlot(cg - 1u, t0, 3u)] = s3;
     }
-    if (lid >= tileLen) {
-      score[0] = vec4<f32>(NEG_BIG);
-      score[1] = vec4<f32>(NEG_BIG);
+    workgroupBarrier();
+    if (cg == 0u) {
+      writeScore(t0, 0u, s0, tileLen);
+      writeScore(t0, 1u, s1, tileLen);
+      writeScore(t0, 2u, s2, tileLen);
+      writeScore(t0, 3u, s3, tileLen);
     }
-    for (var q = 0u; q < QUADS; q++) { exchange[q * TILE + lid] = score[q]; }
     workgroupBarrier();
 
     if (lid < GQA * MAX_PARTS) {
@@ -317,7 +333,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     workgroupBarrier();
 
     // Tokens past the tile's end have score -3e38: p = 0.
-    for (var q = 0u; q < QUADS; q++) { exchange[q * TILE + lid] = exp(score[q] - runMax[q]); }
+    for (var q = 0u; q < QUADS; q++) { exchange[q * TILE + lid] = exp(exchange[q * TILE + lid] - runMax[q]); }
     workgroupBarrier();
 
     if (tp < tokenParts) {

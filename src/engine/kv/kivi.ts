@@ -101,7 +101,7 @@ export class KiviKvCache implements KvCache {
         attention: bindKernel(device, pipelines.get('attention_kivi', overrides), [
           io.qkv, keyBlocks, valueBlocks, blockTable, residualKeys, residualValues, io.partialAcc, io.partialMl, this.batch,
         ]),
-        attentionDecode: H / KV <= DECODE_MAX_GQA
+        attentionDecode: hasDecodeKernel(H / KV, D)
           ? bindKernel(device, pipelines.get('attention_kivi_decode', overrides), [
               io.qkv, keyBlocks, valueBlocks, blockTable, residualKeys, residualValues, io.partialAcc, io.partialMl, this.batch,
             ])
@@ -169,7 +169,7 @@ export class KiviKvCache implements KvCache {
     this.flushBlocks = Math.max(0, Math.floor((this.residualLen + numTokens - R) / G));
     const { numHeads: H, numKvHeads: KV } = this.cfg;
     if (numTokens > 1) this.numSplits = 1;
-    else if (H / KV <= DECODE_MAX_GQA) this.numSplits = kiviDecodeSplits(this.length + 1, KV, this.io.partialSlots);
+    else if (hasDecodeKernel(H / KV, this.cfg.headDim)) this.numSplits = kiviDecodeSplits(this.length + 1, KV, this.io.partialSlots);
     else this.numSplits = decodeSplits(this.length + 1, this.io.partialSlots);
     const { queue } = this.device;
     this.writeHeadBlocks();
@@ -319,8 +319,11 @@ export class KiviKvCache implements KvCache {
   }
 }
 
-/** attention_kivi_decode serves a whole GQA group per workgroup, up to 8 query heads. */
+/** attention_kivi_decode serves a whole GQA group per workgroup, up to 8 query heads, and splits
+ *  HEAD_DIM into channel groups of 16-channel batches (head dims 64 and 128); other shapes decode
+ *  with attention_kivi. */
 const DECODE_MAX_GQA = 8;
+const hasDecodeKernel = (gqa: number, headDim: number): boolean => gqa <= DECODE_MAX_GQA && headDim % 64 === 0 && headDim <= 128;
 /** Kept tokens per tile of attention_kivi_decode (its workgroup size). */
 const DECODE_TILE = 256;
 /** Workgroups (splits x KV heads) the decode split count aims for: ~2 per SM on a 132-SM H100.
