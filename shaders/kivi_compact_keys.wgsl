@@ -7,17 +7,19 @@
 // quantized again per channel over each new block's GROUP tokens exactly as kivi_quant_keys.wgsl
 // does (src/engine/kv/layout.ts). The residual is the protected recent window: never evicted, its
 // tokens keep their ring slots; only their kept index (and so their positions' slots) moves.
+// Old blocks are read from the layer's pool and new blocks written into a scratch pool shared by the
+// layers, so any id may be reused: the orchestrator (src/engine/kv/kivi.ts) copies the scratch back
+// over the layer's pool once this pass is done.
 //   sourceOf        [NUM_KV_HEADS, MAX_SEQ] u32: old kept index of compacted token i at h * MAX_SEQ + i,
 //                   increasing in i, for i < newKept (kv_select)
 //   blockTable      [NUM_KV_HEADS * MAX_BLOCKS (+ NUM_KV_HEADS)] u32: the old pool ids (layout.ts's
 //                   blockTable; its headBlocks tail is not read)
-//   newBlockTable   [NUM_KV_HEADS, MAX_BLOCKS] u32: pool id of new block i of head h at
-//                   h * MAX_BLOCKS + i, entered by the CPU. No new id may be a block that any
-//                   compacted token is read from (take free pool blocks, or old blocks none of whose
-//                   tokens is kept); afterwards the CPU makes newBlockTable the blockTable, sets
-//                   headBlocks = newBlocks and frees the old ids.
-//   keyBlocks       [poolBlocks, HEAD_DIM * KW + HEAD_DIM] u32, KW = GROUP * KEY_BITS / 32: as
-//                   kivi_quant_keys.wgsl; old blocks are read, new blocks written, in the one pool
+//   newBlockTable   [NUM_KV_HEADS, MAX_BLOCKS] u32: scratch id of new block i of head h at
+//                   h * MAX_BLOCKS + i, entered by the CPU, each id once; after the copy back the
+//                   CPU makes newBlockTable the blockTable and sets headBlocks = newBlocks
+//   keyBlocks       [poolBlocks, HEAD_DIM * KW + HEAD_DIM] u32, KW = GROUP * KEY_BITS / 32: the layer's
+//                   pool, as kivi_quant_keys.wgsl; only read
+//   scratchKeyBlocks [scratch blocks, HEAD_DIM * KW + HEAD_DIM] u32: new blocks written, same layout
 //   positions       [NUM_KV_HEADS, MAX_SEQ] u32: original position of kept token j at h * MAX_SEQ + j
 //   scratchPositions [NUM_KV_HEADS, MAX_SEQ] u32: positions of compacted tokens i < newKept (block
 //                   tokens and residual alike), copied back to positions by the orchestrator with
@@ -41,10 +43,11 @@ struct Compaction { newKept: u32, newBlocks: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<storage, read> sourceOf: array<u32>;
 @group(0) @binding(1) var<storage, read> blockTable: array<u32>;
 @group(0) @binding(2) var<storage, read> newBlockTable: array<u32>;
-@group(0) @binding(3) var<storage, read_write> keyBlocks: array<u32>;
-@group(0) @binding(4) var<storage, read> positions: array<u32>;
-@group(0) @binding(5) var<storage, read_write> scratchPositions: array<u32>;
-@group(0) @binding(6) var<uniform> compaction: Compaction;
+@group(0) @binding(3) var<storage, read> keyBlocks: array<u32>;
+@group(0) @binding(4) var<storage, read_write> scratchKeyBlocks: array<u32>;
+@group(0) @binding(5) var<storage, read> positions: array<u32>;
+@group(0) @binding(6) var<storage, read_write> scratchPositions: array<u32>;
+@group(0) @binding(7) var<uniform> compaction: Compaction;
 
 // orderKey, fromOrderKey, halfValue, inverseMaxCode and quantize come from kivi_quantize.wgsl.
 
@@ -97,7 +100,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       let d = halfValue(oldKeyHalf(h, sourceOf[first + w * codesPerWord + k], c)) - m;
       word |= quantize(d, s, maxCode) << (k * KEY_BITS);
     }
-    keyBlocks[base + c * wordsPerChannel + w] = word;
+    scratchKeyBlocks[base + c * wordsPerChannel + w] = word;
   }
-  keyBlocks[base + HEAD_DIM * wordsPerChannel + c] = scaleBits | (minBits << 16u);
+  scratchKeyBlocks[base + HEAD_DIM * wordsPerChannel + c] = scaleBits | (minBits << 16u);
 }

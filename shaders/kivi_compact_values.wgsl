@@ -9,11 +9,12 @@
 //   sourceOf      [NUM_KV_HEADS, MAX_SEQ] u32: old kept index of compacted token i at h * MAX_SEQ + i,
 //                 increasing in i (kv_select)
 //   blockTable    [NUM_KV_HEADS * MAX_BLOCKS (+ NUM_KV_HEADS)] u32: the old pool ids (headBlocks not read)
-//   newBlockTable [NUM_KV_HEADS, MAX_BLOCKS] u32: pool id of new block i of head h at h * MAX_BLOCKS + i;
-//                 the same ids as the key blocks, under the same rule (kivi_compact_keys.wgsl): no new
-//                 id is a block any compacted token is read from
+//   newBlockTable [NUM_KV_HEADS, MAX_BLOCKS] u32: scratch id of new block i of head h at
+//                 h * MAX_BLOCKS + i, the same ids as the key blocks (kivi_compact_keys.wgsl)
 //   valueBlocks   [poolBlocks, GROUP * VW + GROUP * (HEAD_DIM / GROUP)] u32, VW = HEAD_DIM * VALUE_BITS / 32:
-//                 as kivi_quant_values.wgsl; old blocks are read, new blocks written, in the one pool
+//                 the layer's pool, as kivi_quant_values.wgsl; only read
+//   scratchValueBlocks [scratch blocks, same words per block] u32: new blocks written (the scratch
+//                 pool shared by the layers, copied back over the layer's pool by src/engine/kv/kivi.ts)
 //   compaction    uniform Compaction { newKept, newBlocks, pad, pad } (16 bytes): newBlocks = blocks
 //                 every head holds after compaction (newKept is not read here)
 // Every word of a new block is written (never read-modify-write); nothing else is.
@@ -32,8 +33,9 @@ struct Compaction { newKept: u32, newBlocks: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<storage, read> sourceOf: array<u32>;
 @group(0) @binding(1) var<storage, read> blockTable: array<u32>;
 @group(0) @binding(2) var<storage, read> newBlockTable: array<u32>;
-@group(0) @binding(3) var<storage, read_write> valueBlocks: array<u32>;
-@group(0) @binding(4) var<uniform> compaction: Compaction;
+@group(0) @binding(3) var<storage, read> valueBlocks: array<u32>;
+@group(0) @binding(4) var<storage, read_write> scratchValueBlocks: array<u32>;
+@group(0) @binding(5) var<uniform> compaction: Compaction;
 
 // orderKey, fromOrderKey, halfValue, inverseMaxCode and quantize come from kivi_quantize.wgsl.
 
@@ -87,7 +89,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var k = 0u; k < codesPerWord; k++) {
       word |= quantize(halfValue(oldValueHalf(old, k, oldScaleMin)) - m, s, maxCode) << (k * VALUE_BITS);
     }
-    valueBlocks[base + j * wordsPerToken + g * wordsPerGroup + w] = word;
+    scratchValueBlocks[base + j * wordsPerToken + g * wordsPerGroup + w] = word;
   }
-  valueBlocks[base + GROUP * wordsPerToken + n] = scaleBits | (minBits << 16u);
+  scratchValueBlocks[base + GROUP * wordsPerToken + n] = scaleBits | (minBits << 16u);
 }

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { PipelineCache } from '../gpu/shaders';
 import type { ModelConfig } from '../model/types';
 import { KiviKvCache } from './kivi';
-import { KIVI2 } from './settings';
+import { KIVI2, type KvSettings } from './settings';
 
 const cfg = { numLayers: 3, numHeads: 4, numKvHeads: 2, headDim: 64, prefillChunkSize: 32 } as ModelConfig;
 
@@ -27,6 +27,12 @@ function fakeDevice(): { device: GPUDevice; buffers: FakeBuffer[]; writes: { lab
   return { device: device as unknown as GPUDevice, buffers, writes };
 }
 
+const EVICTING: KvSettings = { ...KIVI2, policy: 'zigzag', budgetFraction: 0.2 };
+
+const storageBytes = (buffers: FakeBuffer[]) => buffers.filter((b) => b.usage & GPUBufferUsage.STORAGE).reduce((n, b) => n + b.size, 0);
+/** Bytes of the quantized block pools: every layer's keyBlocks and valueBlocks, and compaction's scratch. */
+const blockBytes = (buffers: FakeBuffer[]) => buffers.filter((b) => /(keyBlocks|valueBlocks)$/i.test(b.label)).reduce((n, b) => n + b.size, 0);
+
 const pipelines = { get: () => ({ getBindGroupLayout: () => ({}) }) } as unknown as PipelineCache;
 const io = { qkv: {}, attnOut: {}, partialAcc: {}, partialMl: {}, partialSlots: 64 } as never;
 
@@ -35,11 +41,25 @@ beforeAll(() => {
 });
 
 describe('KiviKvCache accounting', () => {
-  it('reports as allocated exactly the bytes of the storage buffers it creates', () => {
+  it.each([['plain', KIVI2], ['evicting', EVICTING]] as const)('reports as allocated exactly the bytes of the storage buffers it creates (%s)', (_, settings) => {
     const { device, buffers } = fakeDevice();
-    const cache = new KiviKvCache(device, pipelines, cfg, 1000, KIVI2, io);
-    const storageBytes = buffers.filter((b) => b.usage & GPUBufferUsage.STORAGE).reduce((n, b) => n + b.size, 0);
-    expect(cache.bytes().allocated).toBe(storageBytes);
+    const cache = new KiviKvCache(device, pipelines, cfg, 1000, settings, io);
+    expect(cache.bytes().allocated).toBe(storageBytes(buffers));
+  });
+
+  it('gives an evicting cache one pool per layer plus one scratch pool shared by the layers, not two pools per layer', () => {
+    const plain = fakeDevice();
+    new KiviKvCache(plain.device, pipelines, cfg, 1000, KIVI2, io);
+    const evicting = fakeDevice();
+    const cache = new KiviKvCache(evicting.device, pipelines, cfg, 1000, EVICTING, io);
+    // KV * ceil(1000 / G) blocks of (D * G * 2 / 32 + D) key words and (G * D * 2 / 32 + D) value words.
+    const poolBytes = 2 * Math.ceil(1000 / 32) * (192 + 192) * 4;
+    expect(blockBytes(plain.buffers)).toBe(cfg.numLayers * poolBytes);
+    expect(blockBytes(evicting.buffers)).toBe((cfg.numLayers + 1) * poolBytes);
+    expect(blockBytes(evicting.buffers)).toBeLessThan(2 * blockBytes(plain.buffers));
+    const { allocated, perLayer } = cache.bytes();
+    expect(perLayer[0].allocated.codes + perLayer[0].allocated.scales).toBe(poolBytes);
+    expect(allocated - perLayer.reduce((n, l) => n + l.allocated.codes + l.allocated.scales + l.allocated.fullPrecision + l.allocated.metadata, 0)).toBe(poolBytes);
   });
 
   it('counts blocks, residual and tables as tokens stream in, flushing at R + G', () => {

@@ -21,6 +21,9 @@ interface KiviLayer {
   reduce: BoundKernel;
   quantKeys: BoundKernel;
   quantValues: BoundKernel;
+  /** [poolBlocks] key and value blocks (layout.ts). */
+  keyBlocks: GPUBuffer;
+  valueBlocks: GPUBuffer;
   /** Pool ids [KV, maxBlocksPerHead], then each head's block count [KV]. */
   blockTable: GPUBuffer;
   buffers: GPUBuffer[];
@@ -30,7 +33,8 @@ interface KiviLayer {
   free: number[];
   /** Per head, the blocks the chunk being recorded flushes into (committed by endChunk). */
   pending: number[][];
-  /** Eviction's re-formed blocks: new table [KV, maxBlocksPerHead], compaction uniform and kernels. */
+  /** Eviction's re-formed blocks: new table [KV, maxBlocksPerHead] of scratch ids, compaction
+   *  uniform and kernels. */
   newBlockTable: GPUBuffer | null;
   compaction: GPUBuffer | null;
   compactKeys: BoundKernel | null;
@@ -52,6 +56,9 @@ export class KiviKvCache implements KvCache {
   private headBlocksDirty = true;
   private readonly eviction: Eviction | null;
   private readonly poolBlocks: number;
+  /** Eviction's re-formed key and value blocks, [poolBlocks] blocks each, shared by the layers:
+   *  compaction reads a layer's pool and writes here, then the used range is copied back over it. */
+  private readonly scratch: { keyBlocks: GPUBuffer; valueBlocks: GPUBuffer } | null;
   private evicted = false;
   /** Tokens that went through the cache (the conversation's length); kept tokens are a subset. */
   private seen = 0;
@@ -74,9 +81,15 @@ export class KiviKvCache implements KvCache {
     const pick = <K extends keyof typeof overrides>(...keys: K[]) => Object.fromEntries(keys.map((key) => [key, overrides[key]]));
     this.batch = device.createBuffer({ label: 'kiviBatch', size: 32, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.eviction = settings.policy === 'none' ? null : new Eviction(device, pipelines, cfg, capacity, settings, io, this.batch);
-    // Compaction writes re-formed blocks next to the old ones before freeing them: room for both.
-    const poolBlocks = (this.poolBlocks = KV * k.maxBlocksPerHead * (this.eviction ? 2 : 1));
+    const poolBlocks = (this.poolBlocks = KV * k.maxBlocksPerHead);
     const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    this.scratch = this.eviction
+      ? {
+          keyBlocks: device.createBuffer({ label: 'scratchKeyBlocks', size: poolBlocks * keyBlockWords(k) * 4, usage: storage }),
+          valueBlocks: device.createBuffer({ label: 'scratchValueBlocks', size: poolBlocks * valueBlockWords(k) * 4, usage: storage }),
+        }
+      : null;
+    const scratch = this.scratch;
     this.layers = Array.from({ length: cfg.numLayers }, (_, i) => {
       const make = (name: string, bytes: number) => device.createBuffer({ label: `layer${i}.${name}`, size: bytes, usage: storage });
       const keyBlocks = make('keyBlocks', poolBlocks * keyBlockWords(k) * 4);
@@ -109,6 +122,8 @@ export class KiviKvCache implements KvCache {
         reduce: bindKernel(device, pipelines.get('attention_reduce', { HEAD_DIM: D, NUM_HEADS: H }), [io.partialAcc, io.partialMl, io.attnOut, this.batch]),
         quantKeys: bindKernel(device, pipelines.get('kivi_quant_keys', { ...quant, KEY_BITS: k.keyBits }), [residualKeys, blockTable, keyBlocks, this.batch]),
         quantValues: bindKernel(device, pipelines.get('kivi_quant_values', { ...quant, VALUE_BITS: k.valueBits }), [residualValues, blockTable, valueBlocks, this.batch]),
+        keyBlocks,
+        valueBlocks,
         blockTable,
         buffers: [keyBlocks, valueBlocks, residualKeys, residualValues, blockTable, ...(newBlockTable ? [newBlockTable] : []), ...(compaction ? [compaction] : [])],
         blocks: Array.from({ length: KV }, () => []),
@@ -118,11 +133,13 @@ export class KiviKvCache implements KvCache {
         compaction,
         compactKeys: ev
           ? bindKernel(device, pipelines.get('kivi_compact_keys', { ...compact, KEY_BITS: k.keyBits }), [
-              ev.sourceOf, blockTable, newBlockTable!, keyBlocks, ev.positions, ev.scratchPositions, compaction!,
+              ev.sourceOf, blockTable, newBlockTable!, keyBlocks, scratch!.keyBlocks, ev.positions, ev.scratchPositions, compaction!,
             ])
           : null,
         compactValues: ev
-          ? bindKernel(device, pipelines.get('kivi_compact_values', { ...compact, VALUE_BITS: k.valueBits }), [ev.sourceOf, blockTable, newBlockTable!, valueBlocks, compaction!])
+          ? bindKernel(device, pipelines.get('kivi_compact_values', { ...compact, VALUE_BITS: k.valueBits }), [
+              ev.sourceOf, blockTable, newBlockTable!, valueBlocks, scratch!.valueBlocks, compaction!,
+            ])
           : null,
         budget: Infinity,
       };
@@ -245,40 +262,46 @@ export class KiviKvCache implements KvCache {
       const newBlocks = Math.min(blocks, Math.max(sinkBlocks + 1, Math.floor((budget - margin - this.residualLen) / G)));
       return { evict: newBlocks < blocks, budget, newKept: newBlocks * G + this.residualLen };
     }, phase, this.residualStart);
-    const { device } = this;
-    // Selection and every layer's re-formed blocks in one pass (each layer's buffers are its own),
-    // then the new tables and positions copied over the old.
-    const pass = encoder.beginComputePass();
-    ev.recordSelect(pass, plans);
+    const { device, scratch } = this;
+    const selectPass = encoder.beginComputePass();
+    ev.recordSelect(selectPass, plans);
+    selectPass.end();
+    // Layer by layer in the one encoder: its new blocks into the shared scratch (scratch ids
+    // h * newBlocks + i), then the scratch's used range copied over the start of its pool (every old
+    // block is dead by then) together with the new table and positions, before the next layer's
+    // compaction writes the scratch again.
     const tableWords = KV * maxBlocksPerHead;
-    const replaced: { layer: KiviLayer; l: number; newBlocks: number[][] }[] = [];
+    const keyBytes = keyBlockWords(this.shape) * 4;
+    const valueBytes = valueBlockWords(this.shape) * 4;
     this.layers.forEach((layer, l) => {
       const plan = plans[l];
       layer.budget = plan.budget;
       if (!plan.evict) return;
       const newBlocks = (plan.newKept - this.residualLen) / G;
-      const ids = layer.blocks.map(() => layer.free.splice(layer.free.length - newBlocks).reverse());
+      const ids = layer.blocks.map((_, h) => Array.from({ length: newBlocks }, (_, i) => h * newBlocks + i));
       const table = new Uint32Array(tableWords);
       ids.forEach((headIds, h) => table.set(headIds, h * maxBlocksPerHead));
       device.queue.writeBuffer(layer.newBlockTable!, 0, table);
       device.queue.writeBuffer(layer.compaction!, 0, Uint32Array.of(plan.newKept, newBlocks, 0, 0));
+      const pass = encoder.beginComputePass();
       dispatch(pass, layer.compactKeys!, Math.ceil(D / 64), newBlocks + 1, KV);
       if (newBlocks > 0) dispatch(pass, layer.compactValues!, Math.ceil(D / 64), newBlocks, KV);
-      replaced.push({ layer, l, newBlocks: ids });
-    });
-    pass.end();
-    for (const { layer, l } of replaced) {
+      pass.end();
+      const usedBlocks = KV * newBlocks;
+      if (usedBlocks > 0) {
+        encoder.copyBufferToBuffer(scratch!.keyBlocks, 0, layer.keyBlocks, 0, usedBlocks * keyBytes);
+        encoder.copyBufferToBuffer(scratch!.valueBlocks, 0, layer.valueBlocks, 0, usedBlocks * valueBytes);
+      }
       encoder.copyBufferToBuffer(layer.newBlockTable!, 0, layer.blockTable, 0, tableWords * 4);
       const positions = ev.layers[l];
       encoder.copyBufferToBuffer(positions.scratchPositions, 0, positions.positions, 0, positions.positions.size);
-    }
-    device.queue.submit([encoder.finish()]);
-    for (const { layer, newBlocks } of replaced) {
-      layer.blocks.forEach((head) => layer.free.push(...head));
-      layer.blocks = newBlocks;
+      layer.blocks = ids;
+      // Descending, so flushes (which take from the end) fill the pool upwards from usedBlocks.
+      layer.free = Array.from({ length: this.poolBlocks - usedBlocks }, (_, b) => this.poolBlocks - 1 - b);
       this.evicted = true;
-    }
-    this.headBlocksDirty = replaced.length > 0 || this.headBlocksDirty;
+      this.headBlocksDirty = true;
+    });
+    device.queue.submit([encoder.finish()]);
   }
 
   bytes(): KvBytes {
@@ -304,16 +327,20 @@ export class KiviKvCache implements KvCache {
       allocated.metadata += evictionBytes;
       return { used, allocated, keptTokens: this.kept(layer), budgetTokens: layer.budget };
     });
+    // Compaction's scratch blocks are shared by the layers: counted once, in the total only.
+    const scratchBytes = this.scratch ? this.scratch.keyBlocks.size + this.scratch.valueBlocks.size : 0;
     return {
       perLayer,
       used: perLayer.reduce((n, l) => n + total(l.used), 0),
-      allocated: perLayer.reduce((n, l) => n + total(l.allocated), 0),
+      allocated: perLayer.reduce((n, l) => n + total(l.allocated), 0) + scratchBytes,
       fp16Equivalent: this.layers.length * this.seen * KV * D * 2 * 2,
     };
   }
 
   destroy(): void {
     for (const l of this.layers) for (const b of l.buffers) b.destroy();
+    this.scratch?.keyBlocks.destroy();
+    this.scratch?.valueBlocks.destroy();
     this.eviction?.destroy();
     this.batch.destroy();
   }

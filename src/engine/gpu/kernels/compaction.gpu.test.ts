@@ -1,9 +1,11 @@
 // Compaction (eviction step 4) against reference/compaction.ts, on random caches and random keep sets:
 // kv_compact_f16 gathers keys, values and positions bit for bit; kivi_compact_keys and
-// kivi_compact_values write new blocks bit-identical to the reference's re-quantization (and nothing
-// else: the whole pool is compared) and move the positions. Then the real attention kernels run on the
-// compacted cache (scratch copied back, new block table installed) and must equal reference attention
-// over the kept tokens, within the tolerances of attention.gpu.test.ts and attention_kivi.gpu.test.ts.
+// kivi_compact_values read the layer's pool and write new blocks bit-identical to the reference's
+// re-quantization into a separate scratch pool at the new table's ids (and nothing else: the whole
+// scratch is compared, and the pool must be left as it was) and move the positions. Then the real
+// attention kernels run on the compacted cache (scratch copied back, new block table installed) and
+// must equal reference attention over the kept tokens, within the tolerances of
+// attention.gpu.test.ts and attention_kivi.gpu.test.ts.
 // Cases: GQA 2 and 4, D 64/96/128, G 32/64/128, bits 2/4/8, keeping every token, keeping no block
 // token, a whole old block evicted and its pool id reused, and f16 extremes (dequantized codes past
 // 65504, subnormals, +0/-0).
@@ -157,7 +159,8 @@ interface KiviCase {
   tokens: number;
   /** Blocks per head after compaction. */
   newBlocks: number;
-  /** Evict every token of each head's old block 1 and size the pool so that its id must be reused. */
+  /** Evict every token of each head's old block 1 and size the pool so that the reference (which
+   *  writes new blocks into the one pool) must reuse its id. */
   reuseEvictedBlock: boolean;
   /** 'extreme': f16 extremes by channel; the attention check is left out, as keys of +-65504 make
    *  scores of order 1e9, outside what the attention tolerance is stated for. */
@@ -230,29 +233,44 @@ describe('kivi_compact_keys + kivi_compact_values', () => {
       ...keepSet(rng, candidates.length, newBlocks * G).map((n) => candidates[n]),
       ...Array.from({ length: residualLen }, (_, r) => oldBlocks * G + r),
     ]);
-    // New ids: pool blocks no compacted token is read from (free ones and, when reused, old block 1s).
+    // The reference writes new blocks into the pool itself, at ids no compacted token is read from
+    // (free ones and, when reused, old block 1s); the kernels write them into the scratch at scratch
+    // ids 0 .. KV * newBlocks - 1 in random order, ids the pool's read blocks share.
     const read = new Set<number>();
     for (let h = 0; h < KV; h++) {
       for (let n = 0; n < newBlocks * G; n++) read.add(cache.blockTable[h * shape.maxBlocksPerHead + Math.floor(sourceOf[h * capacity + n] / G)]);
     }
     const unread = shuffled(rng, poolBlocks).filter((id) => !read.has(id));
+    const referenceTable = new Uint32Array(KV * shape.maxBlocksPerHead).fill(POISON);
+    const scratchIds = shuffled(rng, KV * newBlocks);
     const newBlockTable = new Uint32Array(KV * shape.maxBlocksPerHead).fill(POISON);
     for (let h = 0; h < KV; h++) {
-      for (let i = 0; i < newBlocks; i++) newBlockTable[h * shape.maxBlocksPerHead + i] = unread.pop()!;
+      for (let i = 0; i < newBlocks; i++) {
+        referenceTable[h * shape.maxBlocksPerHead + i] = unread.pop()!;
+        newBlockTable[h * shape.maxBlocksPerHead + i] = scratchIds.pop()!;
+      }
     }
-    // Poison every pool block the old table does not list and every new block (unread, so the
-    // reference is unaffected): the expected pool then holds POISON wherever nothing is written.
+    // Poison every pool block the old table does not list: the kernels must not read them.
     const [keyWords, valueWords] = [keyBlockWords(shape), valueBlockWords(shape)];
     const live = new Set(Array.from({ length: KV }, (_, h) => Array.from({ length: oldBlocks }, (_, b) => cache.blockTable[h * shape.maxBlocksPerHead + b])).flat());
-    const written = new Set(newBlockTable.filter((id) => id !== POISON));
-    if (reuseEvictedBlock && ![...written].some((id) => live.has(id))) throw new Error('test setup: no evicted block was reused');
+    if (reuseEvictedBlock && !referenceTable.some((id) => live.has(id))) throw new Error('test setup: no evicted block was reused');
     for (let id = 0; id < poolBlocks; id++) {
-      if (!live.has(id) || written.has(id)) {
+      if (!live.has(id)) {
         cache.keyBlocks.fill(POISON, id * keyWords, (id + 1) * keyWords);
         cache.valueBlocks.fill(POISON, id * valueWords, (id + 1) * valueWords);
       }
     }
-    const expected = compactKivi(cache, positions, sourceOf, newBlocks, newBlockTable);
+    const expected = compactKivi(cache, positions, sourceOf, newBlocks, referenceTable);
+    // Expected scratch (as large as the pool, as in src/engine/kv/kivi.ts): the reference's new
+    // block at each scratch id, POISON elsewhere.
+    const expectedScratch = (reference: Uint32Array, words: number) => {
+      const scratch = new Uint32Array(poolBlocks * words).fill(POISON);
+      for (let n = 0; n < KV * shape.maxBlocksPerHead; n++) {
+        if (newBlockTable[n] === POISON) continue;
+        scratch.set(reference.subarray(referenceTable[n] * words, (referenceTable[n] + 1) * words), newBlockTable[n] * words);
+      }
+      return scratch;
+    };
 
     const oldTable = Uint32Array.from(cache.blockTable, (id, n) => (n < poolBlocks && n % shape.maxBlocksPerHead >= oldBlocks ? POISON : id));
     const buffers = {
@@ -261,6 +279,8 @@ describe('kivi_compact_keys + kivi_compact_values', () => {
       newBlockTable: storage(ctx, newBlockTable, 'newBlockTable'),
       keyBlocks: storage(ctx, cache.keyBlocks, 'keyBlocks'),
       valueBlocks: storage(ctx, cache.valueBlocks, 'valueBlocks'),
+      scratchKeyBlocks: poisoned(ctx, poolBlocks * keyWords, 'scratchKeyBlocks'),
+      scratchValueBlocks: poisoned(ctx, poolBlocks * valueWords, 'scratchValueBlocks'),
       positions: storage(ctx, positions, 'positions'),
       scratchPositions: poisoned(ctx, KV * capacity, 'scratchPositions'),
     };
@@ -268,29 +288,39 @@ describe('kivi_compact_keys + kivi_compact_values', () => {
     const overrides = { HEAD_DIM: D, NUM_KV_HEADS: KV, GROUP: G, MAX_SEQ: capacity, MAX_BLOCKS: shape.maxBlocksPerHead };
     await runKernel(
       ctx, 'kivi_compact_keys', { ...overrides, KEY_BITS: keyBits },
-      [buffers.sourceOf, buffers.blockTable, buffers.newBlockTable, buffers.keyBlocks, buffers.positions, buffers.scratchPositions, compaction],
+      [buffers.sourceOf, buffers.blockTable, buffers.newBlockTable, buffers.keyBlocks, buffers.scratchKeyBlocks, buffers.positions, buffers.scratchPositions, compaction],
       [Math.ceil(D / 64), newBlocks + 1, KV],
     );
     // With newBlocks = 0 one row of workgroups still runs: the kernel must write nothing.
     await runKernel(
       ctx, 'kivi_compact_values', { ...overrides, VALUE_BITS: valueBits },
-      [buffers.sourceOf, buffers.blockTable, buffers.newBlockTable, buffers.valueBlocks, compaction],
+      [buffers.sourceOf, buffers.blockTable, buffers.newBlockTable, buffers.valueBlocks, buffers.scratchValueBlocks, compaction],
       [Math.ceil(D / 64), Math.max(1, newBlocks), KV],
     );
 
-    expectBitExact(await readU32(ctx, buffers.keyBlocks), expected.keyBlocks, 'keyBlocks (whole pool)', rng);
-    expectBitExact(await readU32(ctx, buffers.valueBlocks), expected.valueBlocks, 'valueBlocks (whole pool)', rng);
+    expectBitExact(await readU32(ctx, buffers.scratchKeyBlocks), expectedScratch(expected.keyBlocks, keyWords), 'scratchKeyBlocks (whole scratch)', rng);
+    expectBitExact(await readU32(ctx, buffers.scratchValueBlocks), expectedScratch(expected.valueBlocks, valueWords), 'scratchValueBlocks (whole scratch)', rng);
+    expectBitExact(await readU32(ctx, buffers.keyBlocks), cache.keyBlocks, 'keyBlocks (pool untouched)', rng);
+    expectBitExact(await readU32(ctx, buffers.valueBlocks), cache.valueBlocks, 'valueBlocks (pool untouched)', rng);
     expectBitExact(await readU32(ctx, buffers.scratchPositions), scratchWords(KV, capacity, 1, newKept, (h) => expected.positions.subarray(h * capacity)), 'scratchPositions', rng);
     if (data === 'extreme') return;
 
-    // Decode over the compacted cache: the new block table installed, the query's own token the
+    // Decode over the compacted cache: the scratch's used range copied over the start of the pool
+    // and the new block table installed, as src/engine/kv/kivi.ts does, the query's own token the
     // residual's newest.
+    if (newBlocks > 0) {
+      const encoder = ctx.device.createCommandEncoder({ label: 'copy back' });
+      encoder.copyBufferToBuffer(buffers.scratchKeyBlocks, 0, buffers.keyBlocks, 0, KV * newBlocks * keyWords * 4);
+      encoder.copyBufferToBuffer(buffers.scratchValueBlocks, 0, buffers.valueBlocks, 0, KV * newBlocks * valueWords * 4);
+      ctx.device.queue.submit([encoder.finish()]);
+    }
+    const installedTable = Uint32Array.from(expected.blockTable, (id, n) => (n < poolBlocks ? newBlockTable[n] : id));
     const qkv = rng.normals(stride);
     const attnShape: AttentionShape = { numHeads, numKvHeads: KV, headDim: D };
     const kvBatch = kvBatchUniform(ctx, [1, 0, numSplits, 0, cache.residualStart, residualLen - 1, 0, 0]);
     const actual = await attendOnce(ctx, (partialAcc, partialMl) => runKernel(
       ctx, 'attention_kivi', { HEAD_DIM: D, NUM_HEADS: numHeads, NUM_KV_HEADS: KV, GROUP: G, KEY_BITS: keyBits, VALUE_BITS: valueBits, RING: shape.ringSlots, MAX_BLOCKS: shape.maxBlocksPerHead },
-      [storage(ctx, qkv, 'qkv'), buffers.keyBlocks, buffers.valueBlocks, storage(ctx, expected.blockTable, 'new blockTable'),
+      [storage(ctx, qkv, 'qkv'), buffers.keyBlocks, buffers.valueBlocks, storage(ctx, installedTable, 'new blockTable'),
         storage(ctx, cache.residualKeys, 'residualKeys'), storage(ctx, cache.residualValues, 'residualValues'), partialAcc, partialMl, kvBatch],
       [numSplits, numHeads, 1],
     ), kvBatch, attnShape, numSplits);
