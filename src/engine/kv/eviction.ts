@@ -9,6 +9,8 @@
 // tokens are the newest kept ones of every layer, at consecutive positions). An event in decode allocates the
 // budgets from the last measured LMBA (prefill events measure it, waiting for its read-back) and
 // scores, pools and selects only the layers over budget, all recorded into the cache's one submit.
+// An event works through its evicting layers one at a time (score, pool, select, then the cache's
+// compaction of that layer), so the layers share the event's working buffers.
 import { UnsupportedModelError } from '../errors';
 import { bindKernel, dispatch, type BoundKernel, type PipelineCache } from '../gpu/shaders';
 import type { ModelConfig } from '../model/types';
@@ -18,6 +20,8 @@ import { EVICTION_DEFAULTS } from './evictionLayout';
 import type { KvSettings } from './settings';
 
 /** One layer's eviction buffers (evictionLayout.ts). */
+/** A layer's eviction state. `scratchPositions`, `scores`, `pooled`, `newIndex` and `sourceOf` are
+ *  the same buffers in every layer: an event works through its layers one at a time. */
 export interface EvictionLayer {
   positions: GPUBuffer;
   scratchPositions: GPUBuffer;
@@ -60,6 +64,8 @@ export class Eviction {
   readonly layers: EvictionLayer[];
   private readonly lmbaReadback: GPUBuffer;
   private readonly buffers: GPUBuffer[] = [];
+  /** Bytes of the event buffers the layers share (scores, pooled, selection, new positions). */
+  readonly sharedBytes: number;
   /** LMBA per layer (mean over KV heads) as last measured; null before the first measurement. */
   private lmba: number[] | null = null;
   /** Decode tokens whose positions are not written yet: the newest `pendingTokens` kept tokens of
@@ -70,6 +76,8 @@ export class Eviction {
   private chunkAppend = 0;
   /** Whether the chunk being recorded captures its queries into the window. */
   private captureChunk = true;
+  /** Each layer's kept tokens at the event being recorded (what its scoring pass covers). */
+  private scoredKept: number[] = [];
 
   constructor(
     private readonly device: GPUDevice,
@@ -95,17 +103,20 @@ export class Eviction {
     };
     const uniform = (label: string, bytes: number) => make(label, bytes, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
     this.lmbaReadback = make('lmbaReadback', cfg.numLayers * KV * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    // An event's working buffers serve one layer at a time (scored, pooled, selected and compacted
+    // before the next), so the layers share them: [KV, capacity] each.
+    const shared = (name: string) => make(`eviction.${name}`, KV * C * 4);
+    const scratchPositions = shared('scratchPositions');
+    const scores = shared('scores');
+    const pooled = shared('pooled');
+    const newIndex = shared('newIndex');
+    const sourceOf = shared('sourceOf');
+    this.sharedBytes = [scratchPositions, scores, pooled, newIndex, sourceOf].reduce((n, b) => n + b.size, 0);
     this.layers = Array.from({ length: cfg.numLayers }, (_, l) => {
-      const perHead = (name: string) => make(`layer${l}.${name}`, KV * C * 4);
-      const positions = perHead('positions');
-      const scratchPositions = perHead('scratchPositions');
+      const positions = make(`layer${l}.positions`, KV * C * 4);
       const queryRing = make(`layer${l}.queryRing`, W * H * D * 4);
       const statsRing = make(`layer${l}.statsRing`, W * H * 2 * 4);
-      const scores = perHead('scores');
-      const pooled = perHead('pooled');
       const lmba = make(`layer${l}.lmba`, KV * 4);
-      const newIndex = perHead('newIndex');
-      const sourceOf = perHead('sourceOf');
       const params = uniform(`layer${l}.evictParams`, 48);
       const positionsParams = uniform(`layer${l}.positionsParams`, 16);
       return {
@@ -191,9 +202,9 @@ export class Eviction {
    * into its new count. When the policy needs LMBA and it is to be measured (a prefill event, or the
    * first event), every layer is scored and pooled with LMBA, the CPU waits for its read-back and
    * allocates; otherwise (decode, or a policy without LMBA) the budgets come first, from the last LMBA,
-   * and only the layers that evict are scored and pooled, with no read-back.
-   * Returns the plans and an encoder (nothing of it submitted) for the cache to record selection
-   * (recordSelect) and compaction into and submit; newIndex / sourceOf come out on the GPU.
+   * with no read-back. Returns the plans and an encoder (pending positions recorded, nothing
+   * submitted) into which the cache records, per evicting layer, recordLayerSelect and then its
+   * compaction, and which it submits.
    */
   async select(
     states: LayerState[],
@@ -235,13 +246,18 @@ export class Eviction {
       const count = this.writePending(states.map((s) => s.kept), 0, 0);
       this.layers.forEach((layer) => dispatch(pass, layer.appendPositions, Math.ceil(count / 64), KV));
     }
+    this.scoredKept = states.map((s) => s.kept);
+    if (early) {
+      pass.end();
+      return { plans: early, encoder };
+    }
+    // LMBA of every layer, one after another through the shared scores (recordLayerSelect scores
+    // the evicting layers again for their selection).
     this.layers.forEach((layer, l) => {
-      if (early && !early[l].evict) return;
       dispatch(pass, layer.score!, Math.ceil(states[l].kept / 64), KV);
-      dispatch(pass, measure ? layer.poolLmba : layer.pool, KV);
+      dispatch(pass, layer.poolLmba, KV);
     });
     pass.end();
-    if (early) return { plans: early, encoder };
 
     this.layers.forEach((layer, l) => encoder.copyBufferToBuffer(layer.lmba, 0, this.lmbaReadback, l * KV * 4, KV * 4));
     device.queue.submit([encoder.finish()]);
@@ -254,17 +270,22 @@ export class Eviction {
     return { plans, encoder: device.createCommandEncoder({ label: 'evict' }) };
   }
 
-  /** Records step 3 (selection) for the layers that evict. */
-  recordSelect(pass: GPUComputePassEncoder, plans: LayerPlan[]): void {
-    this.layers.forEach((layer, l) => {
-      if (plans[l].evict) dispatch(pass, layer.select, this.cfg.numKvHeads);
-    });
+  /** Records steps 2-3 of an event for evicting layer `l` into the shared buffers: scores, pooling,
+   *  selection (newIndex, sourceOf). The cache records the layer's compaction right after, reading
+   *  them and leaving its new positions in `scratchPositions`, before the next layer's turn. */
+  recordLayerSelect(pass: GPUComputePassEncoder, l: number): void {
+    const layer = this.layers[l];
+    const KV = this.cfg.numKvHeads;
+    dispatch(pass, layer.score!, Math.ceil(this.scoredKept[l] / 64), KV);
+    dispatch(pass, layer.pool, KV);
+    dispatch(pass, layer.select, KV);
   }
 
-  /** Bytes of one layer's eviction buffers (uniforms and the shared read-back left out). */
+  /** Bytes of one layer's own eviction buffers (uniforms, the shared event buffers and the
+   *  read-back left out). */
   layerBytes(): number {
     const l = this.layers[0];
-    return [l.positions, l.scratchPositions, l.queryRing, l.statsRing, l.scores, l.pooled, l.lmba, l.newIndex, l.sourceOf].reduce((n, b) => n + b.size, 0);
+    return [l.positions, l.queryRing, l.statsRing, l.lmba].reduce((n, b) => n + b.size, 0);
   }
 
   destroy(): void {

@@ -155,15 +155,13 @@ export class Fp16KvCache implements KvCache {
     }, phase);
     const { device, cfg, scratch } = this;
     const { numKvHeads: KV, headDim: D } = cfg;
-    const selectPass = encoder.beginComputePass();
-    ev.recordSelect(selectPass, plans);
-    selectPass.end();
     this.layers.forEach((l, i) => {
       const plan = plans[i];
       l.budget = plan.budget;
       if (!plan.evict) return;
       device.queue.writeBuffer(l.compaction, 0, Uint32Array.of(plan.newKept, 0, 0, 0));
       const pass = encoder.beginComputePass();
+      ev.recordLayerSelect(pass, i);
       dispatch(pass, l.compact!, Math.ceil((plan.newKept * D) / 2 / 64), KV);
       pass.end();
       encoder.copyBufferToBuffer(scratch!.keys, 0, l.keys, 0, l.keys.size);
@@ -180,17 +178,21 @@ export class Fp16KvCache implements KvCache {
     const { numKvHeads: KV, headDim: D } = this.cfg;
     const perToken = 2 * KV * D * 2;
     const layerBytes = (tokens: number): LayerKvBytes => ({ codes: 0, scales: 0, fullPrecision: tokens * perToken, metadata: 0 });
+    // Eviction adds its per-layer buffers (positions, query window, LMBA), and once for all layers
+    // the compaction scratch and the event buffers.
+    const evictionBytes = this.eviction?.layerBytes() ?? 0;
     const perLayer = this.layers.map((l) => ({
       used: layerBytes(l.kept),
-      allocated: layerBytes(this.capacity),
+      allocated: { ...layerBytes(this.capacity), metadata: evictionBytes },
       keptTokens: l.kept,
       budgetTokens: l.budget,
     }));
     const kept = this.layers.reduce((n, l) => n + l.kept, 0);
+    const sharedBytes = this.scratch ? this.scratch.keys.size + this.scratch.values.size + this.eviction!.sharedBytes : 0;
     return {
       perLayer,
       used: perToken * kept,
-      allocated: perLayer.length * perToken * this.capacity,
+      allocated: perLayer.length * (perToken * this.capacity + evictionBytes) + sharedBytes,
       fp16Equivalent: perLayer.length * perToken * this.seen,
     };
   }

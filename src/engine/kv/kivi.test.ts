@@ -47,7 +47,7 @@ describe('KiviKvCache accounting', () => {
     expect(cache.bytes().allocated).toBe(storageBytes(buffers));
   });
 
-  it('gives an evicting cache one pool per layer plus one scratch pool shared by the layers, not two pools per layer', () => {
+  it('gives an evicting cache one pool per layer plus one scratch pool and one set of event buffers shared by the layers', () => {
     const plain = fakeDevice();
     new KiviKvCache(plain.device, pipelines, cfg, 1000, KIVI2, io);
     const evicting = fakeDevice();
@@ -59,7 +59,10 @@ describe('KiviKvCache accounting', () => {
     expect(blockBytes(evicting.buffers)).toBeLessThan(2 * blockBytes(plain.buffers));
     const { allocated, perLayer } = cache.bytes();
     expect(perLayer[0].allocated.codes + perLayer[0].allocated.scales).toBe(poolBytes);
-    expect(allocated - perLayer.reduce((n, l) => n + l.allocated.codes + l.allocated.scales + l.allocated.fullPrecision + l.allocated.metadata, 0)).toBe(poolBytes);
+    // Shared once: the scratch pool, and scores, pooled, newIndex, sourceOf and new positions
+    // ([KV, capacity] u32 each).
+    const eventBytes = 5 * 2 * 1000 * 4;
+    expect(allocated - perLayer.reduce((n, l) => n + l.allocated.codes + l.allocated.scales + l.allocated.fullPrecision + l.allocated.metadata, 0)).toBe(poolBytes + eventBytes);
   });
 
   it('counts blocks, residual and tables as tokens stream in, flushing at R + G', () => {

@@ -263,9 +263,6 @@ export class KiviKvCache implements KvCache {
       return { evict: newBlocks < blocks, budget, newKept: newBlocks * G + this.residualLen };
     }, phase, this.residualStart);
     const { device, scratch } = this;
-    const selectPass = encoder.beginComputePass();
-    ev.recordSelect(selectPass, plans);
-    selectPass.end();
     // Layer by layer in the one encoder: its new blocks into the shared scratch (scratch ids
     // h * newBlocks + i), then the scratch's used range copied over the start of its pool (every old
     // block is dead by then) together with the new table and positions, before the next layer's
@@ -284,6 +281,7 @@ export class KiviKvCache implements KvCache {
       device.queue.writeBuffer(layer.newBlockTable!, 0, table);
       device.queue.writeBuffer(layer.compaction!, 0, Uint32Array.of(plan.newKept, newBlocks, 0, 0));
       const pass = encoder.beginComputePass();
+      ev.recordLayerSelect(pass, l);
       dispatch(pass, layer.compactKeys!, Math.ceil(D / 64), newBlocks + 1, KV);
       if (newBlocks > 0) dispatch(pass, layer.compactValues!, Math.ceil(D / 64), newBlocks, KV);
       pass.end();
@@ -317,7 +315,7 @@ export class KiviKvCache implements KvCache {
     });
     const total = (b: LayerKvBytes) => b.codes + b.scales + b.fullPrecision + b.metadata;
     const tableWords = KV * k.maxBlocksPerHead;
-    // Eviction adds a second block table and its per-layer buffers (positions, window, scores).
+    // Eviction adds a second block table and its per-layer buffers (positions, query window, LMBA).
     const evictionBytes = this.eviction ? tableWords * 4 + this.eviction.layerBytes() : 0;
     const perLayer = this.layers.map((layer) => {
       const blocks = layer.blocks.reduce((n, head) => n + head.length, 0);
@@ -327,8 +325,9 @@ export class KiviKvCache implements KvCache {
       allocated.metadata += evictionBytes;
       return { used, allocated, keptTokens: this.kept(layer), budgetTokens: layer.budget };
     });
-    // Compaction's scratch blocks are shared by the layers: counted once, in the total only.
-    const scratchBytes = this.scratch ? this.scratch.keyBlocks.size + this.scratch.valueBlocks.size : 0;
+    // Compaction's scratch blocks and eviction's event buffers are shared by the layers: counted
+    // once, in the total only.
+    const scratchBytes = this.scratch ? this.scratch.keyBlocks.size + this.scratch.valueBlocks.size + this.eviction!.sharedBytes : 0;
     return {
       perLayer,
       used: perLayer.reduce((n, l) => n + total(l.used), 0),
