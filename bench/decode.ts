@@ -22,6 +22,7 @@ import type { ModelConfig } from '../src/engine/model/types';
 import { measureCopyBandwidth } from './copy-bandwidth';
 import { DawnUnavailableError, nodeGpu } from './node-gpu';
 import { serveFolder } from './static-server';
+import { lcg } from './random';
 import { SYNTHETIC_MODELS, syntheticWeights } from './synthetic';
 
 const SYNTHETIC_PREFIX = 'synthetic:';
@@ -200,14 +201,6 @@ function quantile(xs: number[], q: number): number {
 
 function mean(xs: number[]): number {
   return xs.reduce((a, b) => a + b, 0) / xs.length;
-}
-
-function lcg(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
-    return state;
-  };
 }
 
 main().then(

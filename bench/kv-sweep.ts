@@ -7,6 +7,7 @@ import { GpuModel, type Sampling } from '../src/engine/gpu/model';
 import type { WeightStore } from '../src/engine/gpu/weights';
 import type { ModelConfig } from '../src/engine/model/types';
 import { growByBookkeeping } from './grow';
+import { lcg } from './random';
 
 const GREEDY: Sampling = { kind: 'greedy', repetitionPenalty: 1 };
 const F16 = 2;
@@ -333,10 +334,3 @@ export function quantile(xs: number[], q: number): number {
   return sorted[lo] + (sorted[Math.min(lo + 1, sorted.length - 1)] - sorted[lo]) * (at - lo);
 }
 
-function lcg(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
-    return state;
-  };
-}

@@ -32,6 +32,7 @@ import { DawnUnavailableError, nodeGpu } from './node-gpu';
 import { kvchatParams, layoutMismatches, libraryMetadata } from './peer/mlc-model';
 import { writeModelFolder } from './peer/model-folder';
 import { accountedGpu, asBrowserRuntime, installBrowserGlobals, type BufferLedger } from './peer/node-web';
+import { lcg } from './random';
 import { serveFolder } from './static-server';
 import { LLAMA_3_2_1B, QWEN2_5_0_5B } from './synthetic';
 
@@ -218,14 +219,6 @@ async function sweep(
     }
   }
   return prefill;
-}
-
-function lcg(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
-    return state >>> 8;
-  };
 }
 
 /** Pushes a validation + out-of-memory scope now; the returned function pops both and reports the first error. */

@@ -3,6 +3,7 @@
 import { GROUP_SIZE, linearTensorNames, modelSpec, type LinearSpec } from '../src/engine/model/layout';
 import type { ModelConfig, TensorData } from '../src/engine/model/types';
 import { floatToHalf } from '../src/engine/reference/f16';
+import { xorshift32 } from './random';
 
 const NO_TEMPLATE: ModelConfig['convTemplate'] = {
   name: 'synthetic',
@@ -105,12 +106,3 @@ export function syntheticWeights(cfg: ModelConfig, upload: (t: TensorData) => vo
   if (!cfg.tieWordEmbeddings) linear(spec.lmHead);
 }
 
-function xorshift32(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return x >>> 0;
-  };
-}

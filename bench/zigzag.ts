@@ -25,6 +25,7 @@ import type { PolicyName } from '../src/engine/kv/budgets';
 import { KIVI2, type KvSettings } from '../src/engine/kv/settings';
 import { quantile } from './kv-sweep';
 import { DawnUnavailableError, nodeGpu } from './node-gpu';
+import { lcg } from './random';
 import { SYNTHETIC_MODELS, syntheticWeights } from './synthetic';
 
 const GREEDY: Sampling = { kind: 'greedy', repetitionPenalty: 1 };
@@ -103,8 +104,8 @@ function parseOptions() {
 }
 
 function randomTokens(count: number, vocab: number, seed: number): number[] {
-  let state = seed;
-  return Array.from({ length: count }, () => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) % vocab);
+  const random = lcg(seed);
+  return Array.from({ length: count }, () => random() % vocab);
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;

@@ -4,8 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { QWEN2_5_0_5B } from '../synthetic';
 import {
   bf16Bits, chatConfigJson, kvchatParams, layoutMismatches, libraryMetadata, planShards, randomParamBytes, storedBytes,
-  tensorCacheJson, xorshift32, type ParamSpec,
+  tensorCacheJson, type ParamSpec,
 } from './mlc-model';
+import { xorshift32 } from '../random';
 
 const QWEN2_Q4F32 = { ...QWEN2_5_0_5B, quantization: 'q4f32_1' as const };
 

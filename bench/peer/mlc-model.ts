@@ -195,16 +195,6 @@ export function randomParamBytes(p: ParamSpec, random: () => number): Uint8Array
   return new Uint8Array(halves.buffer);
 }
 
-export function xorshift32(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return x >>> 0;
-  };
-}
-
 const SPECIAL_TOKENS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>'];
 
 /** A byte-level BPE tokenizer.json without merges (256 byte tokens + 3 special ones): both engines

@@ -4,8 +4,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModelConfig } from '../../src/engine/model/types';
 import {
-  byteTokenizerJson, chatConfigJson, planShards, randomParamBytes, tensorCacheJson, xorshift32, type LibraryMetadata,
+  byteTokenizerJson, chatConfigJson, planShards, randomParamBytes, tensorCacheJson, type LibraryMetadata,
 } from './mlc-model';
+import { xorshift32 } from '../random';
 
 /** Writes the random model folder for `cfg` in the library's layout (once per machine) and the library beside it. */
 export function writeModelFolder(dir: string, cfg: ModelConfig, meta: LibraryMetadata, wasm: Uint8Array, contextWindow: number): void {
