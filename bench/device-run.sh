@@ -19,21 +19,9 @@ case "$bench" in
 esac
 
 stage=/tmp/kvchat-bench
-if [ ! -x "$stage/node" ]; then
-  for deb in .gl/*.deb; do dpkg -x "$deb" /; done
-  ldconfig
-  mkdir -p "$stage/node_modules/webgpu"
-  # python3 rather than xz: the machine's image is not known to have xz-utils.
-  python3 - "$stage" "$carry" <<'PY'
-import lzma, shutil, sys, tarfile
-stage, carry = sys.argv[1], sys.argv[2]
-with lzma.open(f'{carry}/device/node.xz') as src, open(f'{stage}/node', 'wb') as dst:
-    shutil.copyfileobj(src, dst)
-with tarfile.open(f'{carry}/device/webgpu.tar.xz') as tar:
-    tar.extractall(f'{stage}/node_modules/webgpu', filter='data')
-PY
-  chmod +x "$stage/node"
-fi
+# shellcheck source=bench/device-stage.sh
+source bench/device-stage.sh
+stage_node "$carry/device" "$stage"
 # The bundles resolve `webgpu` from the node_modules beside them.
 rm -rf "$stage/chunks"
 cp -r "$carry"/*.mjs "$carry/chunks" "$stage/"

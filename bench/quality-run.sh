@@ -50,21 +50,9 @@ if [ "${1:-}" = "--prepare" ]; then
 fi
 
 stage=/tmp/kvchat-quality
-if [ ! -x "$stage/node" ]; then
-  for deb in .gl/*.deb; do dpkg -x "$deb" /; done
-  ldconfig
-  mkdir -p "$stage/node_modules/webgpu"
-  # python3 rather than xz: the machine's image is not known to have xz-utils.
-  python3 - "$stage" "$device" <<'PY'
-import lzma, shutil, sys, tarfile
-stage, device = sys.argv[1], sys.argv[2]
-with lzma.open(f'{device}/node.xz') as src, open(f'{stage}/node', 'wb') as dst:
-    shutil.copyfileobj(src, dst)
-with tarfile.open(f'{device}/webgpu.tar.xz') as tar:
-    tar.extractall(f'{stage}/node_modules/webgpu', filter='data')
-PY
-  chmod +x "$stage/node"
-fi
+# shellcheck source=bench/device-stage.sh
+source bench/device-stage.sh
+stage_node "$device" "$stage"
 # The bundle resolves `webgpu` from the node_modules beside it.
 rm -rf "$stage/chunks"
 cp -r "$carry/quality.mjs" "$carry/chunks" "$stage/"
