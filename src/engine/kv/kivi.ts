@@ -184,9 +184,9 @@ export class KiviKvCache implements KvCache {
     const { groupSize: G, residualLength: R, maxBlocksPerHead } = this.shape;
     this.chunkTokens = numTokens;
     this.flushBlocks = Math.max(0, Math.floor((this.residualLen + numTokens - R) / G));
-    const { numHeads: H, numKvHeads: KV } = this.cfg;
+    const { numKvHeads: KV } = this.cfg;
     if (numTokens > 1) this.numSplits = 1;
-    else if (hasDecodeKernel(H / KV, this.cfg.headDim)) this.numSplits = kiviDecodeSplits(this.length + 1, KV, this.io.partialSlots);
+    else if (this.layers[0].attentionDecode) this.numSplits = kiviDecodeSplits(this.length + 1, KV, this.io.partialSlots);
     else this.numSplits = decodeSplits(this.length + 1, this.io.partialSlots);
     const { queue } = this.device;
     this.writeHeadBlocks();
