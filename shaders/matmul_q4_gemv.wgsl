@@ -5,8 +5,15 @@
 //   qWeight [OUT_DIM, IN_DIM/8] u32, read as vec4<u32>: one load is one quantization group (32 codes)
 //   qScale  [OUT_DIM, IN_DIM/32]: f16 pairs packed in u32 (SCALE_F16) or f32 bit patterns
 //   bias    [OUT_DIM] f32 (bound but unread unless HAS_BIAS)
-//   y       [T, OUT_DIM] f32
-//   batch   uniform: numTokens = T
+//   y       [T, OUT_DIM] f32; with SWIGLU [T, OUT_DIM / 2]
+//   batch   uniform: numTokens = T; firstRow (with NORM)
+//   normWeight [IN_DIM] f32 (bound but unread unless NORM)
+// With NORM the kernel is rmsnorm.wgsl followed by the product, in one dispatch: x is the residual
+// stream, token t reads its row batch.firstRow + t, and y = W (x * normWeight) / rms(x) (+ bias). A row
+// slot's lanes read every x value once, so they sum x^2 on the way; the sum meets in the same tree.
+// With SWIGLU the kernel is also silu_mul.wgsl: W is MLC's gate_up_proj (gate rows 0 .. I - 1, up rows
+// I .. 2I - 1, I = OUT_DIM / 2), a workgroup's first ROWS / 2 rows are gate rows and the rest the
+// matching up rows, and y[t, n] = silu(gate_n) * up_n. Needs ROWS even; not with ADD_TO_OUTPUT.
 // A workgroup of 256 computes ROWS rows: LANES lanes share a row, each taking every LANES-th group,
 // so a warp's loads of one row are a contiguous LANES * 16 bytes; the 256 / LANES row slots each
 // hold ROWS * LANES / 256 rows (1 to 4), which reuse the lane's x values. Partial sums meet in a
@@ -19,6 +26,9 @@ override OUT_DIM: u32;
 override SCALE_F16: bool = true;
 override HAS_BIAS: bool = false;
 override ADD_TO_OUTPUT: bool = false;
+override NORM: bool = false;
+override SWIGLU: bool = false;
+override EPS: f32 = 1e-5;
 override ROWS: u32 = 8u;
 override LANES: u32 = 32u;
 
@@ -41,8 +51,10 @@ struct Batch { numTokens: u32, startPos: u32, numSplits: u32, firstRow: u32 }
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<uniform> batch: Batch;
+@group(0) @binding(6) var<storage, read> normWeight: array<vec4<f32>>;
 
-var<workgroup> partial: array<array<f32, WORKGROUP>, MAX_ROWS_PER_THREAD>;
+// [row r of the thread][lid]; with NORM the last array holds the lanes' sums of x^2.
+var<workgroup> partial: array<array<f32, WORKGROUP>, MAX_ROWS_PER_THREAD + 1u>;
 
 fn scaleAt(i: u32) -> f32 {
   if (SCALE_F16) { return unpack2x16float(qScale[i >> 1u])[i & 1u]; }
@@ -73,33 +85,67 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) grid: ve
   let slot = lid / LANES;
   let lane = lid % LANES;
   let groups = IN_DIM / 32u;
-  let xRow = t * (IN_DIM / 4u);
+  let xRow = (t + select(0u, batch.firstRow, NORM)) * (IN_DIM / 4u);
+  // With SWIGLU, logical row j < ROWS / 2 is gate row pairBase + j and j >= ROWS / 2 the up row I +
+  // pairBase + j - ROWS / 2; pairBase = firstRow / 2 < I as firstRow < OUT_DIM.
+  let half = OUT_DIM / 2u;
+  let pairBase = firstRow / 2u;
+  let pairRows = max(ROWS / 2u, 1u);   // ROWS / 2, kept nonzero for the ROWS = 1 tiling SWIGLU never uses
 
   var acc = array<f32, MAX_ROWS_PER_THREAD>(0.0, 0.0, 0.0, 0.0);
+  var sumSq = 0.0;
   for (var g = lane; g < groups; g += LANES) {
     var xs: array<vec4<f32>, 8>;
-    for (var i = 0u; i < 8u; i++) { xs[i] = x[xRow + g * 8u + i] * PLACE; }
+    for (var i = 0u; i < 8u; i++) {
+      var v = x[xRow + g * 8u + i];
+      if (NORM) {
+        sumSq += dot(v, v);
+        v *= normWeight[g * 8u + i];
+      }
+      xs[i] = v * PLACE;
+    }
     for (var r = 0u; r < rowsPerThread; r++) {
-      // Rows past OUT_DIM repeat the last row (a cached read) and are never written.
-      let n = min(firstRow + r * slots + slot, OUT_DIM - 1u);
+      // Rows past OUT_DIM (past I for SWIGLU pairs) repeat the last one (a cached read) and are never written.
+      let j = r * slots + slot;
+      var n = min(firstRow + j, OUT_DIM - 1u);
+      if (SWIGLU) { n = min(pairBase + j % pairRows, half - 1u) + select(0u, half, j >= pairRows); }
       let i = n * groups + g;
       acc[r] += scaleAt(i) * groupDot(qWeight[i], xs);
     }
   }
 
   for (var r = 0u; r < rowsPerThread; r++) { partial[r][lid] = acc[r]; }
+  if (NORM) { partial[MAX_ROWS_PER_THREAD][lid] = sumSq; }
   workgroupBarrier();
   for (var stride = LANES / 2u; stride > 0u; stride >>= 1u) {
     if (lane < stride) {
       for (var r = 0u; r < rowsPerThread; r++) { partial[r][lid] += partial[r][lid + stride]; }
+      if (NORM) { partial[MAX_ROWS_PER_THREAD][lid] += partial[MAX_ROWS_PER_THREAD][lid + stride]; }
     }
     workgroupBarrier();
   }
 
+  // Every row slot summed all of x^2; slot 0's sum scales every row, so all rows see the same rms.
+  var scale = 1.0;
+  if (NORM) { scale = inverseSqrt(partial[MAX_ROWS_PER_THREAD][0] / f32(IN_DIM) + EPS); }
+  if (SWIGLU) {
+    // Thread lid < ROWS / 2 writes pair pairBase + lid from logical rows lid and lid + ROWS / 2.
+    let n = pairBase + lid;
+    if (lid >= ROWS / 2u || n >= half) { return; }
+    let u = lid + ROWS / 2u;
+    var gate = partial[lid / slots][(lid % slots) * LANES] * scale;
+    var up = partial[u / slots][(u % slots) * LANES] * scale;
+    if (HAS_BIAS) {
+      gate += bias[n];
+      up += bias[half + n];
+    }
+    y[t * half + n] = gate / (1.0 + exp(-gate)) * up;
+    return;
+  }
   // Thread lid writes row firstRow + lid: row slot lid % slots, its (lid / slots)-th row.
   let n = firstRow + lid;
   if (lid >= ROWS || n >= OUT_DIM) { return; }
-  var v = partial[lid / slots][(lid % slots) * LANES];
+  var v = partial[lid / slots][(lid % slots) * LANES] * scale;
   if (HAS_BIAS) { v += bias[n]; }
   let i = t * OUT_DIM + n;
   if (ADD_TO_OUTPUT) { v += y[i]; }

@@ -20,16 +20,41 @@ export type Sampling =
   | { kind: 'greedy'; repetitionPenalty: number }
   | { kind: 'top-p'; temperature: number; topP: number; repetitionPenalty: number; u: number };
 
+/** The RMSNorm in front of a linear layer: `kernel` writes x's normalised rows for `chunk`; the
+ *  layer's gemv does the norm itself, reading `stream` and `weight`. */
+interface NormInput {
+  kernel: BoundKernel;
+  stream: GPUBuffer;
+  weight: GPUBuffer;
+}
+
+/** The SwiGLU after gate_up: `kernel` (silu_mul, grid (workgroupsX, T)) turns chunk's y into `act`;
+ *  the layer's gemv writes `act` itself. */
+interface SwigluOutput {
+  kernel: BoundKernel;
+  workgroupsX: number;
+  act: GPUBuffer;
+}
+
+interface Fusions {
+  norm?: NormInput;
+  swiglu?: SwigluOutput;
+}
+
 interface LinearKernel {
   spec: LinearSpec;
-  bind(x: GPUBuffer, y: GPUBuffer, batch: GPUBuffer, addToOutput: boolean): BoundLinear;
+  bind(x: GPUBuffer, y: GPUBuffer, batch: GPUBuffer, addToOutput: boolean, fused?: Fusions): BoundLinear;
 }
 
 /** A linear layer bound to its input and output: `chunk` (matmul_q4 / matmul_dense) runs any T,
- *  `gemv` (matmul_q4_gemv, q4 models only) the T = 1 of decode steps and the lm_head. */
+ *  `gemv` (matmul_q4_gemv, q4 models only) the T = 1 of decode steps and the lm_head. Around
+ *  `chunk` run the layer's `norm` before and `activation` after; its gemv does both itself (up to
+ *  two dispatches less). */
 interface BoundLinear {
   outDim: number;
+  norm: BoundKernel | null;
   chunk: BoundKernel;
+  activation: { kernel: BoundKernel; workgroupsX: number } | null;
   gemv: { kernel: BoundKernel; rows: number } | null;
 }
 
@@ -47,13 +72,10 @@ function gemvTiling(outDim: number, inDim: number): { ROWS: number; LANES: numbe
 }
 
 interface LayerKernels {
-  inputNorm: BoundKernel;
   qkv: BoundLinear;
   rope: BoundKernel;
   o: BoundLinear;
-  postNorm: BoundKernel;
   gateUp: BoundLinear;
-  siluMul: BoundKernel;
   down: BoundLinear;
 }
 
@@ -77,7 +99,6 @@ export class GpuModel {
   private readonly topPParams: GPUBuffer;
   private readonly embed: BoundKernel;
   private readonly layers: LayerKernels[];
-  private readonly finalNorm: BoundKernel;
   private readonly lmHead: BoundLinear;
   private readonly penalty: BoundKernel;
   private readonly argmax: BoundKernel;
@@ -136,7 +157,7 @@ export class GpuModel {
     this.kv = createKvCache(device, this.pipelines, cfg, maxSeq, kvSettings, this.attentionIo);
     const invFreq = make('invFreq', (D / 2) * F32);
     device.queue.writeBuffer(invFreq, 0, new Float32Array(ropeInvFreq(cfg)));
-    // Bound in place of an absent bias; never read (HAS_BIAS = false).
+    // Bound in place of an absent bias or norm weight; never read (HAS_BIAS, NORM = false).
     const noBias = make('noBias', 16);
 
     const linear = (s: LinearSpec): LinearKernel => {
@@ -146,25 +167,34 @@ export class GpuModel {
       const common = { IN_DIM: s.inDim, OUT_DIM: s.outDim, HAS_BIAS: s.bias !== null };
       return {
         spec: s,
-        bind: (x, y, batch, addToOutput) => {
+        bind: (x, y, batch, addToOutput, { norm, swiglu } = {}) => {
+          const around = {
+            outDim: s.outDim,
+            norm: norm?.kernel ?? null,
+            activation: swiglu ? { kernel: swiglu.kernel, workgroupsX: swiglu.workgroupsX } : null,
+          };
           if (isGroupQuantized(cfg.quantization)) {
             const scale = weights.get(names.scale!);
             const q4 = { ...common, SCALE_F16: scale.dtype === 'float16', ADD_TO_OUTPUT: addToOutput };
-            const buffers = [x, w.buffer, scale.buffer, bias, y, batch];
             const tiling = gemvTiling(s.outDim, s.inDim);
+            const fused = { NORM: norm !== undefined, EPS: cfg.rmsNormEps, SWIGLU: swiglu !== undefined };
+            const gemvBuffers = [norm?.stream ?? x, w.buffer, scale.buffer, bias, swiglu?.act ?? y, batch, norm?.weight ?? noBias];
             return {
-              outDim: s.outDim,
-              chunk: bindKernel(device, this.pipelines.get('matmul_q4', q4), buffers),
-              gemv: { kernel: bindKernel(device, this.pipelines.get('matmul_q4_gemv', { ...q4, ...tiling }), buffers), rows: tiling.ROWS },
+              ...around,
+              chunk: bindKernel(device, this.pipelines.get('matmul_q4', q4), [x, w.buffer, scale.buffer, bias, y, batch]),
+              gemv: { kernel: bindKernel(device, this.pipelines.get('matmul_q4_gemv', { ...q4, ...tiling, ...fused }), gemvBuffers), rows: tiling.ROWS },
             };
           }
           const pipeline = this.pipelines.get('matmul_dense', { ...common, WEIGHT_F16: w.dtype === 'float16', ADD_TO_OUTPUT: addToOutput });
-          return { outDim: s.outDim, chunk: bindKernel(device, pipeline, [x, w.buffer, bias, y, batch]), gemv: null };
+          return { ...around, chunk: bindKernel(device, pipeline, [x, w.buffer, bias, y, batch]), gemv: null };
         },
       };
     };
-    const norm = (weight: string, x: GPUBuffer, batch: GPUBuffer) =>
-      bindKernel(device, this.pipelines.get('rmsnorm', { HIDDEN: hidden, EPS: cfg.rmsNormEps }), [x, weights.get(weight).buffer, normed, batch]);
+    const norm = (weight: string, batch: GPUBuffer): NormInput => {
+      const buffer = weights.get(weight).buffer;
+      const kernel = bindKernel(device, this.pipelines.get('rmsnorm', { HIDDEN: hidden, EPS: cfg.rmsNormEps }), [hiddenStates, buffer, normed, batch]);
+      return { kernel, stream: hiddenStates, weight: buffer };
+    };
 
     if (isGroupQuantized(cfg.quantization)) {
       const names = linearTensorNames(spec.embed, cfg.quantization);
@@ -180,21 +210,22 @@ export class GpuModel {
     }
 
     const attn = { HEAD_DIM: D, NUM_HEADS: H, NUM_KV_HEADS: KV };
+    const swiglu: SwigluOutput = {
+      kernel: bindKernel(device, this.pipelines.get('silu_mul', { INTERMEDIATE: I }), [gateUp, act]),
+      workgroupsX: Math.ceil(I / 64),
+      act,
+    };
     this.layers = spec.layers.map((l) => {
       const batch = this.chunkBatch;
       return {
-        inputNorm: norm(l.inputNorm, hiddenStates, batch),
-        qkv: linear(l.qkv).bind(normed, qkv, batch, false),
+        qkv: linear(l.qkv).bind(normed, qkv, batch, false, { norm: norm(l.inputNorm, batch) }),
         rope: bindKernel(device, this.pipelines.get('rope', attn), [qkv, invFreq, batch]),
         o: linear(l.o).bind(attnOut, hiddenStates, batch, true),
-        postNorm: norm(l.postNorm, hiddenStates, batch),
-        gateUp: linear(l.gateUp).bind(normed, gateUp, batch, false),
-        siluMul: bindKernel(device, this.pipelines.get('silu_mul', { INTERMEDIATE: I }), [gateUp, act]),
+        gateUp: linear(l.gateUp).bind(normed, gateUp, batch, false, { norm: norm(l.postNorm, batch), swiglu }),
         down: linear(l.down).bind(act, hiddenStates, batch, true),
       };
     });
-    this.finalNorm = norm(spec.finalNorm, hiddenStates, this.lastRowBatch);
-    this.lmHead = linear(spec.lmHead).bind(normed, this.logits, this.lastRowBatch, false);
+    this.lmHead = linear(spec.lmHead).bind(normed, this.logits, this.lastRowBatch, false, { norm: norm(spec.finalNorm, this.lastRowBatch) });
     this.penalty = bindKernel(device, this.pipelines.get('sample_penalty'), [this.logits, this.seenTokens, this.penaltyParams]);
     this.argmax = bindKernel(device, this.pipelines.get('sample_argmax', { VOCAB: vocabSize }), [this.logits, this.sampledToken]);
     this.topP = bindKernel(device, this.pipelines.get('sample_top_p', { VOCAB: vocabSize }), [this.logits, probs, this.sampledToken, this.topPParams]);
@@ -316,21 +347,17 @@ export class GpuModel {
     device.queue.writeBuffer(this.lastRowBatch, 0, Uint32Array.of(1, this.position, 1, T - 1));
     this.kv.beginChunk(T, this.position);
 
-    const { hiddenSize: hidden, numHeads: H, numKvHeads: KV, headDim: D, intermediateSize: I } = cfg;
+    const { hiddenSize: hidden, numHeads: H, numKvHeads: KV, headDim: D } = cfg;
     const pass = encoder.beginComputePass({ label: 'forward' });
     dispatch(pass, this.embed, isGroupQuantized(cfg.quantization) ? Math.ceil(hidden / 8 / 64) : Math.ceil(hidden / 64), T);
     this.layers.forEach((layer, l) => {
-      dispatch(pass, layer.inputNorm, T);
       recordLinear(pass, layer.qkv, T);
       dispatch(pass, layer.rope, Math.ceil(((H + KV) * D) / 2 / 64), T);
       this.kv.recordLayer(pass, l);
       recordLinear(pass, layer.o, T);
-      dispatch(pass, layer.postNorm, T);
       recordLinear(pass, layer.gateUp, T);
-      dispatch(pass, layer.siluMul, Math.ceil(I / 64), T);
       recordLinear(pass, layer.down, T);
     });
-    dispatch(pass, this.finalNorm, 1);
     recordLinear(pass, this.lmHead, 1);
     pass.end();
     this.kv.endChunk();
@@ -379,8 +406,9 @@ export class GpuModel {
   }
 }
 
-/** Records `lin` for T tokens: matmul_q4_gemv when T = 1 and the layer has it, else the chunk kernel
- *  (grids as their headers state). */
+/** Records `lin` for T tokens: matmul_q4_gemv when T = 1 and the layer has it (with the norm and
+ *  activation fused), else the layer's norm, the chunk kernel and its activation over T rows (grids
+ *  as their headers state). */
 function recordLinear(pass: GPUComputePassEncoder, lin: BoundLinear, T: number): void {
   if (T === 1 && lin.gemv) {
     const workgroups = Math.ceil(lin.outDim / lin.gemv.rows);
@@ -388,5 +416,7 @@ function recordLinear(pass: GPUComputePassEncoder, lin: BoundLinear, T: number):
     dispatch(pass, lin.gemv.kernel, x, Math.ceil(workgroups / x), 1);
     return;
   }
+  if (lin.norm) dispatch(pass, lin.norm, T);
   dispatch(pass, lin.chunk, Math.ceil(lin.outDim / 8), Math.ceil(T / 4));
+  if (lin.activation) dispatch(pass, lin.activation.kernel, lin.activation.workgroupsX, T);
 }

@@ -1,9 +1,11 @@
 // matmul_q4.wgsl and matmul_dense.wgsl against reference `matmul`, with the bias and residual-add
 // variants, for decode (T=1) and prefill with a token count that is not a multiple of the kernels'
-// 4-token tile; matmul_q4_gemv.wgsl (decode's kernel) likewise, over its ROWS x LANES tilings.
+// 4-token tile; matmul_q4_gemv.wgsl (decode's kernel) likewise, over its ROWS x LANES tilings, and
+// with NORM against reference `rmsnorm` then `matmul` on a chosen row of a chunk, and with SWIGLU
+// against `matmul` then `siluMul`.
 import { describe, it } from 'vitest';
 import { roundToHalf } from '../../reference/f16';
-import { matmul, weightAt, type Linear } from '../../reference/kernels';
+import { matmul, rmsnorm, siluMul, weightAt, type Linear } from '../../reference/kernels';
 import { Rng, batchUniform, expectClose, packHalves, poisoned, readF32, requireDevice, runKernel, storage, type GpuTestContext } from '../testing';
 
 // The GPU sums in f32 (a lane's strided partial sums, then a 32-way tree), the reference in f64.
@@ -17,6 +19,34 @@ interface Case {
   hasBias: boolean;
   addToOutput: boolean;
 }
+
+/** matmul_q4_gemv's fused RMSNorm: x holds `rows` rows of which row `firstRow` (+ t) is normalised. */
+interface Norm {
+  rows: number;
+  firstRow: number;
+}
+
+/** matmul_q4_gemv's fusions: `norm` in front of the product, SwiGLU after it. */
+interface Fused {
+  norm: Norm | null;
+  swiglu: boolean;
+}
+
+/** Bounds for act = silu(gate) * up from the bounds eg, eu of gate and up: |silu'| <= 1.1 gives
+ *  1.1 eg |up| + |silu(gate)| eu to first order, plus MATMUL_REL of |act| for the kernel's own rounding. */
+function swigluBounds(gateUp: Float32Array, bounds: Float64Array, intermediate: number): Float64Array {
+  const act = siluMul(gateUp, intermediate);
+  return Float64Array.from(act, (a, i) => {
+    const t = Math.floor(i / intermediate);
+    const n = i % intermediate;
+    const g = t * 2 * intermediate + n;
+    const u = g + intermediate;
+    const silu = gateUp[g] / (1 + Math.exp(-gateUp[g]));
+    return 1.1 * bounds[g] * Math.abs(gateUp[u]) + Math.abs(silu) * bounds[u] + MATMUL_REL * Math.abs(a);
+  });
+}
+
+const NORM_EPS = 1e-5;
 
 /** Bounds MATMUL_REL * (sum_k |x w| + |bias| + |residual|) for every output of `lin`. */
 function matmulBounds(x: Float32Array, lin: Linear, residual: Float32Array | null): Float64Array {
@@ -34,7 +64,7 @@ function matmulBounds(x: Float32Array, lin: Linear, residual: Float32Array | nul
 }
 
 /** Runs one matmul kernel on `x` and checks all of y: poisoned before, or random when the kernel
- *  adds to it. An unused bias binding is poisoned too, so reading it would show. */
+ *  adds to it. Unused bias and norm weight bindings are poisoned too, so reading them would show. */
 async function checkMatmul(
   ctx: GpuTestContext,
   rng: Rng,
@@ -44,21 +74,25 @@ async function checkMatmul(
   overrides: Record<string, number | boolean>,
   weightBuffers: GPUBuffer[],
   grid: [number, number, number] = [Math.ceil(c.outDim / 8), Math.ceil(c.numTokens / 4), 1],
+  { norm, swiglu }: Fused = { norm: null, swiglu: false },
 ): Promise<void> {
-  const x = rng.normals(c.numTokens * c.inDim);
+  // Scaled so that the rms differs from 1 and a skipped normalisation shows.
+  const stream = rng.normals((norm?.rows ?? c.numTokens) * c.inDim, norm ? 3 : 1);
+  const normWeight = rng.uniforms(c.inDim, 0.5, 1.5);
+  const x = norm ? rmsnorm(stream.slice(norm.firstRow * c.inDim, (norm.firstRow + c.numTokens) * c.inDim), normWeight, NORM_EPS) : stream;
   const residual = c.addToOutput ? rng.normals(c.numTokens * c.outDim, 4) : null;
-  const y = residual ? storage(ctx, residual, 'y') : poisoned(ctx, c.numTokens * c.outDim, 'y');
+  const y = residual ? storage(ctx, residual, 'y') : poisoned(ctx, (c.numTokens * c.outDim) / (swiglu ? 2 : 1), 'y');
   const bias = lin.bias ? storage(ctx, lin.bias, 'bias') : poisoned(ctx, c.outDim, 'bias');
-  await runKernel(
-    ctx,
-    kernel,
-    { IN_DIM: c.inDim, OUT_DIM: c.outDim, HAS_BIAS: c.hasBias, ADD_TO_OUTPUT: c.addToOutput, ...overrides },
-    [storage(ctx, x), ...weightBuffers, bias, y, batchUniform(ctx, { numTokens: c.numTokens })],
-    grid,
-  );
-  const expected = matmul(x, lin);
-  if (residual) expected.forEach((v, i) => (expected[i] = v + residual[i]));
-  expectClose(await readF32(ctx, y), expected, matmulBounds(x, lin, residual), `${kernel} ${JSON.stringify({ ...c, ...overrides })}`, rng);
+  const buffers = [storage(ctx, stream), ...weightBuffers, bias, y, batchUniform(ctx, { numTokens: c.numTokens, firstRow: norm?.firstRow ?? 0 })];
+  if (kernel === 'matmul_q4_gemv') buffers.push(norm ? storage(ctx, normWeight, 'normWeight') : poisoned(ctx, c.inDim, 'normWeight'));
+  const fusedOverrides: Record<string, number | boolean> = kernel === 'matmul_q4_gemv' ? { NORM: norm !== null, EPS: NORM_EPS, SWIGLU: swiglu } : {};
+  await runKernel(ctx, kernel, { IN_DIM: c.inDim, OUT_DIM: c.outDim, HAS_BIAS: c.hasBias, ADD_TO_OUTPUT: c.addToOutput, ...fusedOverrides, ...overrides }, buffers, grid);
+  const product = matmul(x, lin);
+  if (residual) product.forEach((v, i) => (product[i] = v + residual[i]));
+  const bounds = matmulBounds(x, lin, residual);
+  const label = `${kernel} ${JSON.stringify({ ...c, ...overrides, norm, swiglu })}`;
+  if (swiglu) expectClose(await readF32(ctx, y), siluMul(product, c.outDim / 2), swigluBounds(product, bounds, c.outDim / 2), label, rng);
+  else expectClose(await readF32(ctx, y), product, bounds, label, rng);
 }
 
 describe('matmul_q4', () => {
@@ -112,6 +146,52 @@ describe('matmul_q4_gemv', () => {
       const workgroups = Math.ceil(c.outDim / rows);
       const x = gridX || workgroups;
       await checkMatmul(ctx, rng, c, lin, 'matmul_q4_gemv', { SCALE_F16: scaleF16, ROWS: rows, LANES: lanes }, buffers, [x, Math.ceil(workgroups / x), c.numTokens]);
+    },
+  );
+
+  // Decode's qkv and gate_up (T = 1, row 0 of the stream, Qwen's qkv bias) and the lm head after a
+  // prefill chunk (row firstRow = T - 1 of a 5-row chunk), at tilings with 1 to 4 rows per thread.
+  it.each([
+    { scaleF16: true, rows: 8, lanes: 64, streamRows: 1, firstRow: 0, outDim: 70, inDim: 512, hasBias: true },
+    { scaleF16: false, rows: 32, lanes: 32, streamRows: 1, firstRow: 0, outDim: 45, inDim: 2048, hasBias: false },
+    { scaleF16: true, rows: 128, lanes: 8, streamRows: 5, firstRow: 4, outDim: 300, inDim: 384, hasBias: false },
+    { scaleF16: true, rows: 4, lanes: 256, streamRows: 3, firstRow: 1, outDim: 9, inDim: 4096, hasBias: true },
+  ])(
+    'NORM: SCALE_F16=$scaleF16 ROWS=$rows LANES=$lanes HAS_BIAS=$hasBias, row $firstRow of $streamRows, [$outDim, $inDim]',
+    async ({ scaleF16, rows, lanes, streamRows, firstRow, ...shape }) => {
+      const ctx = await requireDevice();
+      const rng = new Rng();
+      const c = { ...shape, numTokens: 1, addToOutput: false };
+      const { lin, buffers } = q4Linear(ctx, rng, c, scaleF16);
+      const workgroups = Math.ceil(c.outDim / rows);
+      await checkMatmul(ctx, rng, c, lin, 'matmul_q4_gemv', { SCALE_F16: scaleF16, ROWS: rows, LANES: lanes }, buffers, [workgroups, 1, 1], {
+        norm: { rows: streamRows, firstRow },
+        swiglu: false,
+      });
+    },
+  );
+
+  // Decode's gate_up with silu_mul fused (I = outDim / 2 pairs), alone and after the fused norm:
+  // I a multiple of ROWS / 2 and not, grid x short of the workgroups (surplus ones write nothing),
+  // with a bias (no MLC model has one here, but the kernel adds it before the activation).
+  it.each([
+    { scaleF16: true, rows: 16, lanes: 64, gridX: 0, outDim: 64, inDim: 512, hasBias: false, norm: true },
+    { scaleF16: false, rows: 8, lanes: 32, gridX: 0, outDim: 74, inDim: 256, hasBias: true, norm: false },
+    { scaleF16: true, rows: 64, lanes: 16, gridX: 2, outDim: 250, inDim: 896, hasBias: false, norm: true },
+    { scaleF16: true, rows: 2, lanes: 256, gridX: 0, outDim: 22, inDim: 8192, hasBias: true, norm: true },
+  ])(
+    'SWIGLU: SCALE_F16=$scaleF16 ROWS=$rows LANES=$lanes HAS_BIAS=$hasBias NORM=$norm, [$outDim, $inDim]',
+    async ({ scaleF16, rows, lanes, gridX, norm, ...shape }) => {
+      const ctx = await requireDevice();
+      const rng = new Rng();
+      const c = { ...shape, numTokens: 1, addToOutput: false };
+      const { lin, buffers } = q4Linear(ctx, rng, c, scaleF16);
+      const workgroups = Math.ceil(c.outDim / rows);
+      const x = gridX || workgroups;
+      await checkMatmul(ctx, rng, c, lin, 'matmul_q4_gemv', { SCALE_F16: scaleF16, ROWS: rows, LANES: lanes }, buffers, [x, Math.ceil(workgroups / x), 1], {
+        norm: norm ? { rows: 1, firstRow: 0 } : null,
+        swiglu: true,
+      });
     },
   );
 });
