@@ -16,8 +16,9 @@ import { parseArgs } from 'node:util';
 import { bindKernel, dispatch, PipelineCache } from '../src/engine/gpu/shaders';
 import { modelSpec } from '../src/engine/model/layout';
 import { measureCopyBandwidth } from './copy-bandwidth';
+import { DawnUnavailableError, nodeGpu } from './node-gpu';
 import { SYNTHETIC_MODELS } from './synthetic';
-import { Timestamps, timestampDevice } from './timestamps';
+import { Timestamps } from './timestamps';
 
 const MIB = 1024 * 1024;
 const L2_OVERFLOW_BYTES = 256 * MIB;
@@ -50,8 +51,13 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: { model: { type: 'string', default: 'llama-3.2-1b' }, against: { type: 'string', default: '' }, tilings: { type: 'string', default: '' }, out: { type: 'string', default: 'bench/results/gemv-sweep.json' } } });
   const cfg = SYNTHETIC_MODELS[values.model];
   if (!cfg) throw new Error(`no synthetic model ${values.model}`);
-  const { device, adapterName } = await timestampDevice();
-
+  const { gpu, adapterName } = await nodeGpu(['disable-dawn-features=timestamp_quantization']);
+  const adapter = (await gpu.requestAdapter({ powerPreference: 'high-performance' }))!;
+  if (!adapter.features.has('timestamp-query')) throw new DawnUnavailableError(`${adapterName} has no timestamp-query`);
+  const device = await adapter.requestDevice({
+    requiredFeatures: ['timestamp-query'],
+    requiredLimits: { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxBufferSize: adapter.limits.maxBufferSize },
+  });
   const copy = await measureCopyBandwidth(device, 1024 * MIB);
   console.log(`adapter ${adapterName}; copy ${(copy.gbPerSecond / 1000).toFixed(3)} TB/s`);
   const pipelines = new PipelineCache(device);

@@ -21,9 +21,10 @@ import { WeightStore } from '../src/engine/gpu/weights';
 import { measureCopyBandwidth } from './copy-bandwidth';
 import { growByBookkeeping } from './grow';
 import { kernelTimes, type KernelTime } from './kernel-times';
+import { Timestamps } from './timestamps';
 import { KV_VARIANTS, quantile, type KvVariant } from './kv-sweep';
+import { DawnUnavailableError, nodeGpu } from './node-gpu';
 import { SYNTHETIC_MODELS, syntheticWeights } from './synthetic';
-import { Timestamps, timestampDevice } from './timestamps';
 
 const GREEDY: Sampling = { kind: 'greedy', repetitionPenalty: 1 };
 const MIB = 1024 * 1024;
@@ -192,8 +193,18 @@ async function main(): Promise<void> {
   if (contexts.some((c, i) => !Number.isInteger(c) || c < 2 || (i > 0 && c <= contexts[i - 1]))) throw new Error('--contexts must be ascending integers >= 2');
   if (!Number.isInteger(repeats) || repeats < 1) throw new Error('--repeats must be an integer >= 1');
 
-  const { device, adapterName } = await timestampDevice();
-
+  // Dawn rounds timestamps unless told not to.
+  const { gpu, adapterName } = await nodeGpu(['disable-dawn-features=timestamp_quantization']);
+  const adapter = (await gpu.requestAdapter({ powerPreference: 'high-performance' }))!;
+  if (!adapter.features.has('timestamp-query')) throw new DawnUnavailableError(`${adapterName} has no timestamp-query`);
+  const device = await adapter.requestDevice({
+    requiredFeatures: ['timestamp-query'],
+    requiredLimits: {
+      maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+      maxBufferSize: adapter.limits.maxBufferSize,
+      maxComputeWorkgroupStorageSize: Math.min(32768, adapter.limits.maxComputeWorkgroupStorageSize),
+    },
+  });
   console.log(`adapter  ${adapterName}`);
   const copy = await measureCopyBandwidth(device, 1024 * MIB);
   console.log(`copy     ${(copy.gbPerSecond / 1000).toFixed(3)} TB/s`);

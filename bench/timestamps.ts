@@ -1,15 +1,4 @@
 // Timestamp queries around compute passes (the device needs the 'timestamp-query' feature).
-import { acquireGpu } from '../src/engine/gpu/device';
-import { DawnUnavailableError, nodeGpu } from './node-gpu';
-
-/** Dawn's device as the engine acquires it, plus 'timestamp-query' with unrounded timestamps. */
-export async function timestampDevice(): Promise<{ device: GPUDevice; adapterName: string }> {
-  // Dawn rounds timestamps unless told not to.
-  const { gpu, adapterName } = await nodeGpu(['disable-dawn-features=timestamp_quantization']);
-  const { device } = await acquireGpu(gpu, ['timestamp-query']);
-  if (!device.features.has('timestamp-query')) throw new DawnUnavailableError(`${adapterName} has no timestamp-query`);
-  return { device, adapterName };
-}
 
 export class Timestamps {
   private readonly querySet: GPUQuerySet;

@@ -9,9 +9,8 @@ export interface GpuContext {
 }
 
 /** Requests the adapter's full buffer limits (models need large bindings) and no optional feature:
- *  every kernel runs without shader-f16 or subgroups. Tools may ask for `optionalFeatures` (e.g.
- *  benchmarks for 'timestamp-query'); those the adapter lacks are left out. */
-export async function acquireGpu(gpu: GPU | undefined = globalThis.navigator?.gpu, optionalFeatures: GPUFeatureName[] = []): Promise<GpuContext> {
+ *  every kernel runs without shader-f16 or subgroups. */
+export async function acquireGpu(gpu: GPU | undefined = globalThis.navigator?.gpu): Promise<GpuContext> {
   if (!gpu) throw new WebGpuUnavailableError();
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) throw new WebGpuUnavailableError('The browser exposes WebGPU but found no usable GPU adapter.');
@@ -22,7 +21,6 @@ export async function acquireGpu(gpu: GPU | undefined = globalThis.navigator?.gp
   let device: GPUDevice;
   try {
     device = await adapter.requestDevice({
-      requiredFeatures: optionalFeatures.filter((f) => adapter.features.has(f)),
       requiredLimits: { ...limits, maxComputeWorkgroupStorageSize: Math.min(32768, adapter.limits.maxComputeWorkgroupStorageSize) },
     });
   } catch (err) {
