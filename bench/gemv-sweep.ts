@@ -62,14 +62,15 @@ async function main(): Promise<void> {
   console.log(`adapter ${adapterName}; copy ${(copy.gbPerSecond / 1000).toFixed(3)} TB/s`);
   const pipelines = new PipelineCache(device);
   const others = values.against ? values.against.split(',').map((file) => ({ name: file.replace(/^.*\//, '').replace(/\.wgsl$/, ''), code: readFileSync(file, 'utf8') })) : [];
-  // normBinding: the kernel declares binding 6 (the fused RMSNorm's weight, unread here).
-  const kernels: { name: string; normBinding: boolean; pipeline: (constants: Record<string, number | boolean>) => GPUComputePipeline }[] = [
-    { name: 'engine', normBinding: true, pipeline: (constants) => pipelines.get('matmul_q4_gemv', constants) },
+  // fusionBindings: how many of bindings 6 and 7 (the fused RMSNorm's weight, the rotary inverse
+  // frequencies; unread here) the kernel declares.
+  const kernels: { name: string; fusionBindings: number; pipeline: (constants: Record<string, number | boolean>) => GPUComputePipeline }[] = [
+    { name: 'engine', fusionBindings: 2, pipeline: (constants) => pipelines.get('matmul_q4_gemv', constants) },
     ...others.map(({ name, code }) => {
       const module = device.createShaderModule({ code });
       const pipeline = (constants: Record<string, number | boolean>) =>
         device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main', constants: Object.fromEntries(Object.entries(constants).map(([k, v]) => [k, Number(v)])) } });
-      return { name, normBinding: /@binding\(6\)/.test(code), pipeline };
+      return { name, fusionBindings: [6, 7].filter((b) => code.includes(`@binding(${b})`)).length, pipeline };
     }),
   ];
   const stamps = new Timestamps(device, 2);
@@ -108,7 +109,7 @@ async function main(): Promise<void> {
     const only = values.tilings ? values.tilings.split(',').map((t) => t.split('x').map(Number)) : null;
     for (const tiling of tilings().filter((t) => !only || only.some(([r, l]) => r === t.ROWS && l === t.LANES))) for (const kernel of kernels) {
       const pipeline = kernel.pipeline({ IN_DIM: inDim, OUT_DIM: outDim, SCALE_F16: true, HAS_BIAS: false, ADD_TO_OUTPUT: false, ...tiling });
-      const kernels = weights.map((w) => bindKernel(device, pipeline, [x, w.q, w.s, bias, y, batch, ...(kernel.normBinding ? [bias] : [])]));
+      const kernels = weights.map((w) => bindKernel(device, pipeline, [x, w.q, w.s, bias, y, batch, ...Array<GPUBuffer>(kernel.fusionBindings).fill(bias)]));
       const workgroups = Math.ceil(outDim / tiling.ROWS);
       const gx = Math.min(workgroups, MAX_GRID);
       let best = Infinity;

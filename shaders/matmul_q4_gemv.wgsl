@@ -8,12 +8,18 @@
 //   y       [T, OUT_DIM] f32; with SWIGLU [T, OUT_DIM / 2]
 //   batch   uniform: numTokens = T; firstRow (with NORM)
 //   normWeight [IN_DIM] f32 (bound but unread unless NORM)
+//   invFreq [HEAD_DIM / 2] f32 (bound but unread unless ROPE)
 // With NORM the kernel is rmsnorm.wgsl followed by the product, in one dispatch: x is the residual
 // stream, token t reads its row batch.firstRow + t, and y = W (x * normWeight) / rms(x) (+ bias). A row
 // slot's lanes read every x value once, so they sum x^2 on the way; the sum meets in the same tree.
+// SWIGLU and ROPE pair rows: a workgroup's logical rows j < ROWS / 2 are the first rows of OUT_DIM / 2
+// pairs and j >= ROWS / 2 the matching second rows, so one invocation finishes each pair. Both need
+// ROWS even, and neither goes with ADD_TO_OUTPUT.
 // With SWIGLU the kernel is also silu_mul.wgsl: W is MLC's gate_up_proj (gate rows 0 .. I - 1, up rows
-// I .. 2I - 1, I = OUT_DIM / 2), a workgroup's first ROWS / 2 rows are gate rows and the rest the
-// matching up rows, and y[t, n] = silu(gate_n) * up_n. Needs ROWS even; not with ADD_TO_OUTPUT.
+// I .. 2I - 1, I = OUT_DIM / 2), pair n is (gate row n, up row I + n), and y[t, n] = silu(gate_n) * up_n.
+// With ROPE it is also rope.wgsl: W is qkv_proj (heads of HEAD_DIM rows), pair p is rows i and
+// i + HEAD_DIM / 2 of head p / (HEAD_DIM / 2) (i = p % (HEAD_DIM / 2)), and the first ROPE_HEADS heads
+// (queries and keys) are rotated by position batch.startPos + t as rope.wgsl rotates them.
 // A workgroup of 256 computes ROWS rows: LANES lanes share a row, each taking every LANES-th group,
 // so a warp's loads of one row are a contiguous LANES * 16 bytes; the 256 / LANES row slots each
 // hold ROWS * LANES / 256 rows (1 to 4), which reuse the lane's x values. Partial sums meet in a
@@ -28,6 +34,9 @@ override HAS_BIAS: bool = false;
 override ADD_TO_OUTPUT: bool = false;
 override NORM: bool = false;
 override SWIGLU: bool = false;
+override ROPE: bool = false;
+override HEAD_DIM: u32 = 64u;
+override ROPE_HEADS: u32 = 0u;
 override EPS: f32 = 1e-5;
 override ROWS: u32 = 8u;
 override LANES: u32 = 32u;
@@ -52,6 +61,7 @@ struct Batch { numTokens: u32, startPos: u32, numSplits: u32, firstRow: u32 }
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<uniform> batch: Batch;
 @group(0) @binding(6) var<storage, read> normWeight: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read> invFreq: array<f32>;
 
 // [row r of the thread][lid]; with NORM the last array holds the lanes' sums of x^2.
 var<workgroup> partial: array<array<f32, WORKGROUP>, MAX_ROWS_PER_THREAD + 1u>;
@@ -59,6 +69,13 @@ var<workgroup> partial: array<array<f32, WORKGROUP>, MAX_ROWS_PER_THREAD + 1u>;
 fn scaleAt(i: u32) -> f32 {
   if (SCALE_F16) { return unpack2x16float(qScale[i >> 1u])[i & 1u]; }
   return bitcast<f32>(qScale[i]);
+}
+
+/** Physical row of pair p's first (second = false) or second row (SWIGLU or ROPE). */
+fn pairRow(p: u32, second: bool) -> u32 {
+  if (SWIGLU) { return p + select(0u, OUT_DIM / 2u, second); }
+  let halfHead = HEAD_DIM / 2u;
+  return (p / halfHead) * HEAD_DIM + p % halfHead + select(0u, halfHead, second);
 }
 
 /** (code - 7) * 16^p for the 4 codes in the low 16 bits of `bits`, code p at bits 4p..4p+3. */
@@ -86,11 +103,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) grid: ve
   let lane = lid % LANES;
   let groups = IN_DIM / 32u;
   let xRow = (t + select(0u, batch.firstRow, NORM)) * (IN_DIM / 4u);
-  // With SWIGLU, logical row j < ROWS / 2 is gate row pairBase + j and j >= ROWS / 2 the up row I +
-  // pairBase + j - ROWS / 2; pairBase = firstRow / 2 < I as firstRow < OUT_DIM.
-  let half = OUT_DIM / 2u;
+  // Paired rows: logical row j is a row of pair pairBase + j % (ROWS / 2), its second row for
+  // j >= ROWS / 2; pairBase = firstRow / 2 < OUT_DIM / 2 as firstRow < OUT_DIM.
+  let paired = SWIGLU || ROPE;
+  let pairs = OUT_DIM / 2u;
   let pairBase = firstRow / 2u;
-  let pairRows = max(ROWS / 2u, 1u);   // ROWS / 2, kept nonzero for the ROWS = 1 tiling SWIGLU never uses
+  let pairRows = max(ROWS / 2u, 1u);   // ROWS / 2, kept nonzero for the ROWS = 1 tiling pairs never use
 
   var acc = array<f32, MAX_ROWS_PER_THREAD>(0.0, 0.0, 0.0, 0.0);
   var sumSq = 0.0;
@@ -108,7 +126,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) grid: ve
       // Rows past OUT_DIM (past I for SWIGLU pairs) repeat the last one (a cached read) and are never written.
       let j = r * slots + slot;
       var n = min(firstRow + j, OUT_DIM - 1u);
-      if (SWIGLU) { n = min(pairBase + j % pairRows, half - 1u) + select(0u, half, j >= pairRows); }
+      if (paired) { n = pairRow(min(pairBase + j % pairRows, pairs - 1u), j >= pairRows); }
       let i = n * groups + g;
       acc[r] += scaleAt(i) * groupDot(qWeight[i], xs);
     }
@@ -128,18 +146,31 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) grid: ve
   // Every row slot summed all of x^2; slot 0's sum scales every row, so all rows see the same rms.
   var scale = 1.0;
   if (NORM) { scale = inverseSqrt(partial[MAX_ROWS_PER_THREAD][0] / f32(IN_DIM) + EPS); }
-  if (SWIGLU) {
-    // Thread lid < ROWS / 2 writes pair pairBase + lid from logical rows lid and lid + ROWS / 2.
-    let n = pairBase + lid;
-    if (lid >= ROWS / 2u || n >= half) { return; }
-    let u = lid + ROWS / 2u;
-    var gate = partial[lid / slots][(lid % slots) * LANES] * scale;
-    var up = partial[u / slots][(u % slots) * LANES] * scale;
+  if (paired) {
+    // Thread lid < ROWS / 2 finishes pair pairBase + lid from logical rows lid and lid + ROWS / 2.
+    let p = pairBase + lid;
+    if (lid >= ROWS / 2u || p >= pairs) { return; }
+    let second = lid + ROWS / 2u;
+    let r0 = pairRow(p, false);
+    let r1 = pairRow(p, true);
+    var x0 = partial[lid / slots][(lid % slots) * LANES] * scale;
+    var x1 = partial[second / slots][(second % slots) * LANES] * scale;
     if (HAS_BIAS) {
-      gate += bias[n];
-      up += bias[half + n];
+      x0 += bias[r0];
+      x1 += bias[r1];
     }
-    y[t * half + n] = gate / (1.0 + exp(-gate)) * up;
+    if (SWIGLU) {
+      y[t * pairs + p] = x0 / (1.0 + exp(-x0)) * x1;
+      return;
+    }
+    if (p / (HEAD_DIM / 2u) < ROPE_HEADS) {
+      let sc = sinCos(f32(batch.startPos + t) * invFreq[p % (HEAD_DIM / 2u)]);
+      let rotated = vec2<f32>(x0 * sc.y - x1 * sc.x, x1 * sc.y + x0 * sc.x);
+      x0 = rotated.x;
+      x1 = rotated.y;
+    }
+    y[t * OUT_DIM + r0] = x0;
+    y[t * OUT_DIM + r1] = x1;
     return;
   }
   // Thread lid writes row firstRow + lid: row slot lid % slots, its (lid / slots)-th row.

@@ -7,7 +7,7 @@ import { createKvCache } from '../kv/create';
 import { DEFAULT_KV_SETTINGS, type KvSettings } from '../kv/settings';
 import { GROUP_SIZE, isGroupQuantized, linearTensorNames, modelSpec, ropeInvFreq, type LinearSpec } from '../model/layout';
 import type { ModelConfig } from '../model/types';
-import { bindKernel, dispatch, PipelineCache, type BoundKernel } from './shaders';
+import { bindKernel, dispatch, PipelineCache, type BoundKernel, type Overrides } from './shaders';
 import type { WeightStore } from './weights';
 
 /** Most sequence splits of a decode step's attention. */
@@ -28,17 +28,20 @@ interface NormInput {
   weight: GPUBuffer;
 }
 
-/** The SwiGLU after gate_up: `kernel` (silu_mul, grid (workgroupsX, T)) turns chunk's y into `act`;
- *  the layer's gemv writes `act` itself. */
-interface SwigluOutput {
+/** What follows a linear layer's product (rope after qkv, silu_mul after gate_up): `kernel` (grid
+ *  (workgroupsX, T)) after the chunk kernel, while the gemv does it itself with `overrides`, writing
+ *  `output` in place of the layer's y and reading `invFreq` when it rotates. */
+interface Activation {
   kernel: BoundKernel;
   workgroupsX: number;
-  act: GPUBuffer;
+  overrides: Overrides;
+  output?: GPUBuffer;
+  invFreq?: GPUBuffer;
 }
 
 interface Fusions {
   norm?: NormInput;
-  swiglu?: SwigluOutput;
+  activation?: Activation;
 }
 
 interface LinearKernel {
@@ -73,7 +76,6 @@ function gemvTiling(outDim: number, inDim: number): { ROWS: number; LANES: numbe
 
 interface LayerKernels {
   qkv: BoundLinear;
-  rope: BoundKernel;
   o: BoundLinear;
   gateUp: BoundLinear;
   down: BoundLinear;
@@ -167,18 +169,18 @@ export class GpuModel {
       const common = { IN_DIM: s.inDim, OUT_DIM: s.outDim, HAS_BIAS: s.bias !== null };
       return {
         spec: s,
-        bind: (x, y, batch, addToOutput, { norm, swiglu } = {}) => {
+        bind: (x, y, batch, addToOutput, { norm, activation } = {}) => {
           const around = {
             outDim: s.outDim,
             norm: norm?.kernel ?? null,
-            activation: swiglu ? { kernel: swiglu.kernel, workgroupsX: swiglu.workgroupsX } : null,
+            activation: activation ? { kernel: activation.kernel, workgroupsX: activation.workgroupsX } : null,
           };
           if (isGroupQuantized(cfg.quantization)) {
             const scale = weights.get(names.scale!);
             const q4 = { ...common, SCALE_F16: scale.dtype === 'float16', ADD_TO_OUTPUT: addToOutput };
             const tiling = gemvTiling(s.outDim, s.inDim);
-            const fused = { NORM: norm !== undefined, EPS: cfg.rmsNormEps, SWIGLU: swiglu !== undefined };
-            const gemvBuffers = [norm?.stream ?? x, w.buffer, scale.buffer, bias, swiglu?.act ?? y, batch, norm?.weight ?? noBias];
+            const fused = { NORM: norm !== undefined, EPS: cfg.rmsNormEps, ...activation?.overrides };
+            const gemvBuffers = [norm?.stream ?? x, w.buffer, scale.buffer, bias, activation?.output ?? y, batch, norm?.weight ?? noBias, activation?.invFreq ?? noBias];
             return {
               ...around,
               chunk: bindKernel(device, this.pipelines.get('matmul_q4', q4), [x, w.buffer, scale.buffer, bias, y, batch]),
@@ -210,18 +212,24 @@ export class GpuModel {
     }
 
     const attn = { HEAD_DIM: D, NUM_HEADS: H, NUM_KV_HEADS: KV };
-    const swiglu: SwigluOutput = {
+    const batch = this.chunkBatch;
+    const rope: Activation = {
+      kernel: bindKernel(device, this.pipelines.get('rope', attn), [qkv, invFreq, batch]),
+      workgroupsX: Math.ceil(((H + KV) * D) / 2 / 64),
+      overrides: { ROPE: true, HEAD_DIM: D, ROPE_HEADS: H + KV },
+      invFreq,
+    };
+    const swiglu: Activation = {
       kernel: bindKernel(device, this.pipelines.get('silu_mul', { INTERMEDIATE: I }), [gateUp, act]),
       workgroupsX: Math.ceil(I / 64),
-      act,
+      overrides: { SWIGLU: true },
+      output: act,
     };
     this.layers = spec.layers.map((l) => {
-      const batch = this.chunkBatch;
       return {
-        qkv: linear(l.qkv).bind(normed, qkv, batch, false, { norm: norm(l.inputNorm, batch) }),
-        rope: bindKernel(device, this.pipelines.get('rope', attn), [qkv, invFreq, batch]),
+        qkv: linear(l.qkv).bind(normed, qkv, batch, false, { norm: norm(l.inputNorm, batch), activation: rope }),
         o: linear(l.o).bind(attnOut, hiddenStates, batch, true),
-        gateUp: linear(l.gateUp).bind(normed, gateUp, batch, false, { norm: norm(l.postNorm, batch), swiglu }),
+        gateUp: linear(l.gateUp).bind(normed, gateUp, batch, false, { norm: norm(l.postNorm, batch), activation: swiglu }),
         down: linear(l.down).bind(act, hiddenStates, batch, true),
       };
     });
@@ -347,12 +355,11 @@ export class GpuModel {
     device.queue.writeBuffer(this.lastRowBatch, 0, Uint32Array.of(1, this.position, 1, T - 1));
     this.kv.beginChunk(T, this.position);
 
-    const { hiddenSize: hidden, numHeads: H, numKvHeads: KV, headDim: D } = cfg;
+    const { hiddenSize: hidden } = cfg;
     const pass = encoder.beginComputePass({ label: 'forward' });
     dispatch(pass, this.embed, isGroupQuantized(cfg.quantization) ? Math.ceil(hidden / 8 / 64) : Math.ceil(hidden / 64), T);
     this.layers.forEach((layer, l) => {
       recordLinear(pass, layer.qkv, T);
-      dispatch(pass, layer.rope, Math.ceil(((H + KV) * D) / 2 / 64), T);
       this.kv.recordLayer(pass, l);
       recordLinear(pass, layer.o, T);
       recordLinear(pass, layer.gateUp, T);

@@ -1,6 +1,6 @@
 // Every WGSL kernel, imported as text. Kernels are specialised only through `override` constants,
-// and the one template step is concatenation: the KIVI quantizing kernels get the shared helpers of
-// kivi_quantize.wgsl (WGSL has no includes) prepended.
+// and the one template step is concatenation (WGSL has no includes): the KIVI quantizing kernels get
+// the shared helpers of kivi_quantize.wgsl prepended, the rotary kernels rope_sincos.wgsl's sinCos.
 import attentionF16 from '../../../shaders/attention_f16.wgsl?raw';
 import attentionF16Decode from '../../../shaders/attention_f16_decode.wgsl?raw';
 import attentionKivi from '../../../shaders/attention_kivi.wgsl?raw';
@@ -27,12 +27,14 @@ import matmulQ4 from '../../../shaders/matmul_q4.wgsl?raw';
 import matmulQ4Gemv from '../../../shaders/matmul_q4_gemv.wgsl?raw';
 import rmsnorm from '../../../shaders/rmsnorm.wgsl?raw';
 import rope from '../../../shaders/rope.wgsl?raw';
+import ropeSinCos from '../../../shaders/rope_sincos.wgsl?raw';
 import sampleArgmax from '../../../shaders/sample_argmax.wgsl?raw';
 import samplePenalty from '../../../shaders/sample_penalty.wgsl?raw';
 import sampleTopP from '../../../shaders/sample_top_p.wgsl?raw';
 import siluMul from '../../../shaders/silu_mul.wgsl?raw';
 
 const withQuantize = (kernel: string) => `${kiviQuantize}\n${kernel}`;
+const withSinCos = (kernel: string) => `${ropeSinCos}\n${kernel}`;
 
 export const SHADERS = {
   attention_f16: attentionF16,
@@ -57,9 +59,9 @@ export const SHADERS = {
   kv_window_capture: kvWindowCapture,
   matmul_dense: matmulDense,
   matmul_q4: matmulQ4,
-  matmul_q4_gemv: matmulQ4Gemv,
+  matmul_q4_gemv: withSinCos(matmulQ4Gemv),
   rmsnorm,
-  rope,
+  rope: withSinCos(rope),
   sample_argmax: sampleArgmax,
   sample_penalty: samplePenalty,
   sample_top_p: sampleTopP,

@@ -1,11 +1,11 @@
 // matmul_q4.wgsl and matmul_dense.wgsl against reference `matmul`, with the bias and residual-add
 // variants, for decode (T=1) and prefill with a token count that is not a multiple of the kernels'
 // 4-token tile; matmul_q4_gemv.wgsl (decode's kernel) likewise, over its ROWS x LANES tilings, and
-// with NORM against reference `rmsnorm` then `matmul` on a chosen row of a chunk, and with SWIGLU
-// against `matmul` then `siluMul`.
+// with NORM against reference `rmsnorm` then `matmul` on a chosen row of a chunk, with SWIGLU
+// against `matmul` then `siluMul`, and with ROPE against `matmul` then `rope`.
 import { describe, it } from 'vitest';
 import { roundToHalf } from '../../reference/f16';
-import { matmul, rmsnorm, siluMul, weightAt, type Linear } from '../../reference/kernels';
+import { matmul, rmsnorm, rope, siluMul, weightAt, type AttentionShape, type Linear } from '../../reference/kernels';
 import { Rng, batchUniform, expectClose, packHalves, poisoned, readF32, requireDevice, runKernel, storage, type GpuTestContext } from '../testing';
 
 // The GPU sums in f32 (a lane's strided partial sums, then a 32-way tree), the reference in f64.
@@ -26,10 +26,34 @@ interface Norm {
   firstRow: number;
 }
 
-/** matmul_q4_gemv's fusions: `norm` in front of the product, SwiGLU after it. */
+/** matmul_q4_gemv's fused rotary embedding of a qkv product of `shape` at position `startPos`. */
+interface Rope {
+  shape: AttentionShape;
+  startPos: number;
+}
+
+/** matmul_q4_gemv's fusions: `norm` in front of the product, SwiGLU or the rotation after it. */
 interface Fused {
   norm: Norm | null;
   swiglu: boolean;
+  rope?: Rope;
+}
+
+// As rope.gpu.test.ts: the GPU's sin and cos of the same f32 angle err by a few ulps.
+const ROPE_REL = 1e-5; // of |x_i| + |x_{i+D/2}|
+
+/** Bounds after rotating the q and k heads of `qkv`: each rotated value mixes its pair's two
+ *  products (|cos|, |sin| <= 1), plus ROPE_REL of the pair's magnitude; v heads keep their bounds. */
+function ropeBounds(qkv: Float32Array, bounds: Float64Array, { numHeads, numKvHeads, headDim }: AttentionShape): Float64Array {
+  const out = Float64Array.from(bounds);
+  const half = headDim / 2;
+  for (let head = 0; head < numHeads + numKvHeads; head++) {
+    for (let i = 0; i < half; i++) {
+      const [a, b] = [head * headDim + i, head * headDim + i + half];
+      out[a] = out[b] = bounds[a] + bounds[b] + ROPE_REL * (Math.abs(qkv[a]) + Math.abs(qkv[b]));
+    }
+  }
+  return out;
 }
 
 /** Bounds for act = silu(gate) * up from the bounds eg, eu of gate and up: |silu'| <= 1.1 gives
@@ -74,7 +98,7 @@ async function checkMatmul(
   overrides: Record<string, number | boolean>,
   weightBuffers: GPUBuffer[],
   grid: [number, number, number] = [Math.ceil(c.outDim / 8), Math.ceil(c.numTokens / 4), 1],
-  { norm, swiglu }: Fused = { norm: null, swiglu: false },
+  { norm, swiglu, rope: rotation }: Fused = { norm: null, swiglu: false },
 ): Promise<void> {
   // Scaled so that the rms differs from 1 and a skipped normalisation shows.
   const stream = rng.normals((norm?.rows ?? c.numTokens) * c.inDim, norm ? 3 : 1);
@@ -83,16 +107,31 @@ async function checkMatmul(
   const residual = c.addToOutput ? rng.normals(c.numTokens * c.outDim, 4) : null;
   const y = residual ? storage(ctx, residual, 'y') : poisoned(ctx, (c.numTokens * c.outDim) / (swiglu ? 2 : 1), 'y');
   const bias = lin.bias ? storage(ctx, lin.bias, 'bias') : poisoned(ctx, c.outDim, 'bias');
-  const buffers = [storage(ctx, stream), ...weightBuffers, bias, y, batchUniform(ctx, { numTokens: c.numTokens, firstRow: norm?.firstRow ?? 0 })];
-  if (kernel === 'matmul_q4_gemv') buffers.push(norm ? storage(ctx, normWeight, 'normWeight') : poisoned(ctx, c.inDim, 'normWeight'));
-  const fusedOverrides: Record<string, number | boolean> = kernel === 'matmul_q4_gemv' ? { NORM: norm !== null, EPS: NORM_EPS, SWIGLU: swiglu } : {};
+  const batch = batchUniform(ctx, { numTokens: c.numTokens, startPos: rotation?.startPos ?? 0, firstRow: norm?.firstRow ?? 0 });
+  const buffers = [storage(ctx, stream), ...weightBuffers, bias, y, batch];
+  const headDim = rotation?.shape.headDim ?? 64;
+  const invFreq = rng.uniforms(headDim / 2, 1e-4, 1);
+  let fusedOverrides: Record<string, number | boolean> = {};
+  if (kernel === 'matmul_q4_gemv') {
+    buffers.push(norm ? storage(ctx, normWeight, 'normWeight') : poisoned(ctx, c.inDim, 'normWeight'));
+    buffers.push(rotation ? storage(ctx, invFreq, 'invFreq') : poisoned(ctx, headDim / 2, 'invFreq'));
+    const ropeHeads = rotation ? rotation.shape.numHeads + rotation.shape.numKvHeads : 0;
+    fusedOverrides = { NORM: norm !== null, EPS: NORM_EPS, SWIGLU: swiglu, ROPE: rotation !== undefined, HEAD_DIM: headDim, ROPE_HEADS: ropeHeads };
+  }
   await runKernel(ctx, kernel, { IN_DIM: c.inDim, OUT_DIM: c.outDim, HAS_BIAS: c.hasBias, ADD_TO_OUTPUT: c.addToOutput, ...fusedOverrides, ...overrides }, buffers, grid);
   const product = matmul(x, lin);
   if (residual) product.forEach((v, i) => (product[i] = v + residual[i]));
   const bounds = matmulBounds(x, lin, residual);
-  const label = `${kernel} ${JSON.stringify({ ...c, ...overrides, norm, swiglu })}`;
-  if (swiglu) expectClose(await readF32(ctx, y), siluMul(product, c.outDim / 2), swigluBounds(product, bounds, c.outDim / 2), label, rng);
-  else expectClose(await readF32(ctx, y), product, bounds, label, rng);
+  const label = `${kernel} ${JSON.stringify({ ...c, ...overrides, norm, swiglu, rotation })}`;
+  if (swiglu) {
+    expectClose(await readF32(ctx, y), siluMul(product, c.outDim / 2), swigluBounds(product, bounds, c.outDim / 2), label, rng);
+  } else if (rotation) {
+    const rotated = Float32Array.from(product);
+    rope(rotated, rotation.startPos, invFreq, rotation.shape);
+    expectClose(await readF32(ctx, y), rotated, ropeBounds(product, bounds, rotation.shape), label, rng);
+  } else {
+    expectClose(await readF32(ctx, y), product, bounds, label, rng);
+  }
 }
 
 describe('matmul_q4', () => {
@@ -191,6 +230,34 @@ describe('matmul_q4_gemv', () => {
       await checkMatmul(ctx, rng, c, lin, 'matmul_q4_gemv', { SCALE_F16: scaleF16, ROWS: rows, LANES: lanes }, buffers, [x, Math.ceil(workgroups / x), 1], {
         norm: norm ? { rows: 1, firstRow: 0 } : null,
         swiglu: true,
+      });
+    },
+  );
+});
+
+describe('matmul_q4_gemv ROPE', () => {
+  // Decode's qkv with the rotation fused (queries and keys rotate, values pass through): Llama's
+  // shape at a small width (GQA 4, D 64), Qwen's GQA 7 with its qkv bias at D 64 and 128, a grid
+  // folded into y, and the start of the sequence.
+  it.each([
+    { scaleF16: true, rows: 8, lanes: 64, gridX: 0, numHeads: 8, numKvHeads: 2, headDim: 64, inDim: 512, hasBias: false, startPos: 4000, norm: true },
+    { scaleF16: false, rows: 16, lanes: 32, gridX: 0, numHeads: 7, numKvHeads: 1, headDim: 64, inDim: 256, hasBias: true, startPos: 17, norm: true },
+    { scaleF16: true, rows: 64, lanes: 16, gridX: 3, numHeads: 7, numKvHeads: 1, headDim: 128, inDim: 896, hasBias: true, startPos: 31000, norm: false },
+    { scaleF16: true, rows: 2, lanes: 128, gridX: 0, numHeads: 2, numKvHeads: 1, headDim: 32, inDim: 4096, hasBias: false, startPos: 0, norm: true },
+  ])(
+    'SCALE_F16=$scaleF16 ROWS=$rows LANES=$lanes H=$numHeads KV=$numKvHeads D=$headDim HAS_BIAS=$hasBias NORM=$norm at $startPos',
+    async ({ scaleF16, rows, lanes, gridX, numHeads, numKvHeads, headDim, inDim, hasBias, startPos, norm }) => {
+      const ctx = await requireDevice();
+      const rng = new Rng();
+      const shape = { numHeads, numKvHeads, headDim };
+      const c = { numTokens: 1, outDim: (numHeads + 2 * numKvHeads) * headDim, inDim, hasBias, addToOutput: false };
+      const { lin, buffers } = q4Linear(ctx, rng, c, scaleF16);
+      const workgroups = Math.ceil(c.outDim / rows);
+      const x = gridX || workgroups;
+      await checkMatmul(ctx, rng, c, lin, 'matmul_q4_gemv', { SCALE_F16: scaleF16, ROWS: rows, LANES: lanes }, buffers, [x, Math.ceil(workgroups / x), 1], {
+        norm: norm ? { rows: 1, firstRow: 0 } : null,
+        swiglu: false,
+        rope: { shape, startPos },
       });
     },
   );
