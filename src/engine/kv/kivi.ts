@@ -294,8 +294,10 @@ export class KiviKvCache implements KvCache {
       const positions = ev.layers[l];
       encoder.copyBufferToBuffer(positions.scratchPositions, 0, positions.positions, 0, positions.positions.size);
       layer.blocks = ids;
-      // Descending, so flushes (which take from the end) fill the pool upwards from usedBlocks.
-      layer.free = Array.from({ length: this.poolBlocks - usedBlocks }, (_, b) => this.poolBlocks - 1 - b);
+      // Descending, so flushes (which take from the end) fill the pool upwards from usedBlocks. A
+      // plain loop: Array.from with a map function cost ~0.3 ms per layer here, most of an event step.
+      layer.free = [];
+      for (let b = this.poolBlocks - 1; b >= usedBlocks; b--) layer.free.push(b);
       this.evicted = true;
       this.headBlocksDirty = true;
     });
