@@ -30,7 +30,7 @@ interface KiviLayer {
   /** Pool block ids of each head's blocks, oldest first. */
   blocks: number[][];
   /** Pool block ids not in use. */
-  free: number[];
+  free: FreeBlocks;
   /** Per head, the blocks the chunk being recorded flushes into (committed by endChunk). */
   pending: number[][];
   /** Eviction's re-formed blocks: new table [KV, maxBlocksPerHead] of scratch ids, compaction
@@ -40,6 +40,38 @@ interface KiviLayer {
   compactKeys: BoundKernel | null;
   compactValues: BoundKernel | null;
   budget: number;
+}
+
+/** A layer's free pool block ids: a stack in a typed array, so that an eviction event refills it
+ *  without allocating (rebuilding a number[] of the pool's ~8K ids per layer cost an event step
+ *  ~4 ms of JS on the GPU machine). */
+class FreeBlocks {
+  private readonly ids: Uint32Array;
+  private count = 0;
+
+  constructor(poolBlocks: number) {
+    this.ids = new Uint32Array(poolBlocks);
+    this.reset(0);
+  }
+
+  /** Ids `from` .. poolBlocks - 1 are free, `from` on top: flushes fill the pool upwards. */
+  reset(from: number): void {
+    let n = 0;
+    for (let b = this.ids.length - 1; b >= from; b--) this.ids[n++] = b;
+    this.count = n;
+  }
+
+  /** The `n` ids on top, the topmost first. */
+  take(n: number): number[] {
+    if (n > this.count) throw new Error(`KIVI block pool exhausted: ${n} blocks wanted, ${this.count} free`);
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) out.push(this.ids[--this.count]);
+    return out;
+  }
+
+  give(ids: number[]): void {
+    for (const id of ids) this.ids[this.count++] = id;
+  }
 }
 
 export class KiviKvCache implements KvCache {
@@ -127,7 +159,7 @@ export class KiviKvCache implements KvCache {
         blockTable,
         buffers: [keyBlocks, valueBlocks, residualKeys, residualValues, blockTable, ...(newBlockTable ? [newBlockTable] : []), ...(compaction ? [compaction] : [])],
         blocks: Array.from({ length: KV }, () => []),
-        free: Array.from({ length: poolBlocks }, (_, b) => poolBlocks - 1 - b),
+        free: new FreeBlocks(poolBlocks),
         pending: Array.from({ length: KV }, () => []),
         newBlockTable,
         compaction,
@@ -168,7 +200,7 @@ export class KiviKvCache implements KvCache {
       // Tokens inside a block cannot be brought back to fp16: keep whole blocks only.
       const keepBlocks = Math.floor(keep / G);
       for (const layer of this.layers) {
-        for (const head of layer.blocks) layer.free.push(...head.splice(keepBlocks));
+        for (const head of layer.blocks) layer.free.give(head.splice(keepBlocks));
       }
       this.residualStart = 0;
       this.residualLen = 0;
@@ -194,7 +226,7 @@ export class KiviKvCache implements KvCache {
     this.layers.forEach((layer) => {
       if (this.flushBlocks === 0) return;
       layer.blocks.forEach((head, h) => {
-        const ids = layer.free.splice(layer.free.length - this.flushBlocks).reverse();
+        const ids = layer.free.take(this.flushBlocks);
         queue.writeBuffer(layer.blockTable, (h * maxBlocksPerHead + head.length) * 4, Uint32Array.from(ids));
         layer.pending[h] = ids;
       });
@@ -294,10 +326,7 @@ export class KiviKvCache implements KvCache {
       const positions = ev.layers[l];
       encoder.copyBufferToBuffer(positions.scratchPositions, 0, positions.positions, 0, positions.positions.size);
       layer.blocks = ids;
-      // Descending, so flushes (which take from the end) fill the pool upwards from usedBlocks. A
-      // plain loop: Array.from with a map function cost ~0.3 ms per layer here, most of an event step.
-      layer.free = [];
-      for (let b = this.poolBlocks - 1; b >= usedBlocks; b--) layer.free.push(b);
+      layer.free.reset(usedBlocks);
       this.evicted = true;
       this.headBlocksDirty = true;
     });
