@@ -159,7 +159,8 @@ export class GpuModel {
     this.kv = createKvCache(device, this.pipelines, cfg, maxSeq, kvSettings, this.attentionIo);
     const invFreq = make('invFreq', (D / 2) * F32);
     device.queue.writeBuffer(invFreq, 0, new Float32Array(ropeInvFreq(cfg)));
-    // Bound in place of an absent bias or norm weight; never read (HAS_BIAS, NORM = false).
+    // Bound in place of an absent bias, norm weight or inverse frequencies; never read (HAS_BIAS,
+    // NORM, ROPE = false).
     const noBias = make('noBias', 16);
 
     const linear = (s: LinearSpec): LinearKernel => {
