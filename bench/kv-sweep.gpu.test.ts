@@ -53,13 +53,23 @@ describe('attentionOnly', () => {
   });
 });
 
+/** The rows sweepContexts reports for the tiny model, on a device of its own. */
+async function sweep(options: Parameters<typeof sweepContexts>[2]): Promise<Row[]> {
+  const { device } = await acquireGpu();
+  const rows: Row[] = [];
+  try {
+    await sweepContexts(device, [{ name: 'tiny', cfg: TINY, weights: await tinyWeights(device) }], options, (row) => rows.push(row));
+  } finally {
+    device.destroy();
+  }
+  return rows;
+}
+
+const TWO_CONTEXTS = { contexts: [200, 320], variants: VARIANTS, steps: 3, warmup: 2, deadline: Infinity, attentionSubmitMs: 1, copyGbPerSecond: 100 };
+
 describe('sweepContexts', () => {
   it('prefills each context from the last one and accounts every variant exactly', async () => {
-    const { device } = await acquireGpu();
-    const rows: Row[] = [];
-    const options = { contexts: [200, 320], variants: VARIANTS, steps: 3, warmup: 2, deadline: Infinity, attentionSubmitMs: 1, copyGbPerSecond: 100, fill: 'prefill' as const };
-    await sweepContexts(device, [{ name: 'tiny', cfg: TINY, weights: await tinyWeights(device) }], options, (row) => rows.push(row));
-    device.destroy();
+    const rows = await sweep({ ...TWO_CONTEXTS, fill: 'prefill' });
 
     expect(rows.map((r) => `${r.kv}@${r.context}`)).toEqual(['fp16@200', 'kivi-2@200', 'kivi-4@200', 'fp16@320', 'kivi-2@320', 'kivi-4@320']);
     const measured = rows as MeasuredRow[];
@@ -89,21 +99,13 @@ describe('sweepContexts', () => {
   });
 
   it('measures a run’s first context always and skips later ones predicted to pass the deadline', async () => {
-    const { device } = await acquireGpu();
-    const rows: Row[] = [];
-    const options = { contexts: [100, 200], variants: ['fp16' as const], steps: 2, warmup: 0, deadline: 0, attentionSubmitMs: 1, copyGbPerSecond: 100, fill: 'prefill' as const };
-    await sweepContexts(device, [{ name: 'tiny', cfg: TINY, weights: await tinyWeights(device) }], options, (row) => rows.push(row));
-    device.destroy();
+    const rows = await sweep({ contexts: [100, 200], variants: ['fp16'], steps: 2, warmup: 0, deadline: 0, attentionSubmitMs: 1, copyGbPerSecond: 100, fill: 'prefill' });
     expect(rows.map((r) => r.status)).toEqual(['measured', 'skipped']);
     expect(rows[1]).toMatchObject({ context: 200, reason: expect.stringMatching(/^time limit/) });
   });
 
   it('grows the caches by bookkeeping alone when asked: no prefill, the same tokens and bytes', async () => {
-    const { device } = await acquireGpu();
-    const rows: Row[] = [];
-    const options = { contexts: [200, 320], variants: VARIANTS, steps: 3, warmup: 2, deadline: Infinity, attentionSubmitMs: 1, copyGbPerSecond: 100, fill: 'bookkeeping' as const };
-    await sweepContexts(device, [{ name: 'tiny', cfg: TINY, weights: await tinyWeights(device) }], options, (row) => rows.push(row));
-    device.destroy();
+    const rows = await sweep({ ...TWO_CONTEXTS, fill: 'bookkeeping' });
     const measured = rows as MeasuredRow[];
     expect(measured.map((r) => `${r.status} ${r.kv}@${r.context}`)).toEqual([200, 320].flatMap((c) => VARIANTS.map((kv) => `measured ${kv}@${c}`)));
     for (const row of measured) {

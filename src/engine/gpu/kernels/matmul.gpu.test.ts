@@ -159,6 +159,24 @@ function q4Linear(ctx: GpuTestContext, rng: Rng, c: Case, scaleF16: boolean): { 
   return { lin, buffers: [storage(ctx, qWeight), storage(ctx, scaleF16 ? packHalves(scale) : scale)] };
 }
 
+/** One decode GEMV tiling on fresh random q4 weights: ROWS x LANES, grid x `gridX` (0: every
+ *  workgroup in x; fewer folds the rest into y), one token per grid z. */
+interface GemvCase extends Case {
+  scaleF16: boolean;
+  rows: number;
+  lanes: number;
+  gridX: number;
+}
+
+async function checkGemv({ scaleF16, rows, lanes, gridX, ...c }: GemvCase, fused?: Fused): Promise<void> {
+  const ctx = await requireDevice();
+  const rng = new Rng();
+  const { lin, buffers } = q4Linear(ctx, rng, c, scaleF16);
+  const workgroups = Math.ceil(c.outDim / rows);
+  const x = gridX || workgroups;
+  await checkMatmul(ctx, rng, c, lin, 'matmul_q4_gemv', { SCALE_F16: scaleF16, ROWS: rows, LANES: lanes }, buffers, [x, Math.ceil(workgroups / x), c.numTokens], fused);
+}
+
 describe('matmul_q4_gemv', () => {
   // gridX < the workgroups needed folds the rest into grid y (as model.ts does past 65535), leaving
   // surplus workgroups that must write nothing; T = 3 runs one token per grid z.
@@ -178,14 +196,7 @@ describe('matmul_q4_gemv', () => {
     { scaleF16: false, rows: 256, lanes: 1, gridX: 0, numTokens: 1, outDim: 600, inDim: 32, hasBias: true, addToOutput: false },
   ])(
     'SCALE_F16=$scaleF16 ROWS=$rows LANES=$lanes HAS_BIAS=$hasBias ADD_TO_OUTPUT=$addToOutput, T=$numTokens, [$outDim, $inDim]',
-    async ({ scaleF16, rows, lanes, gridX, ...c }) => {
-      const ctx = await requireDevice();
-      const rng = new Rng();
-      const { lin, buffers } = q4Linear(ctx, rng, c, scaleF16);
-      const workgroups = Math.ceil(c.outDim / rows);
-      const x = gridX || workgroups;
-      await checkMatmul(ctx, rng, c, lin, 'matmul_q4_gemv', { SCALE_F16: scaleF16, ROWS: rows, LANES: lanes }, buffers, [x, Math.ceil(workgroups / x), c.numTokens]);
-    },
+    (c) => checkGemv(c),
   );
 
   // Decode's qkv and gate_up (T = 1, row 0 of the stream, Qwen's qkv bias) and the lm head after a
@@ -197,17 +208,8 @@ describe('matmul_q4_gemv', () => {
     { scaleF16: true, rows: 4, lanes: 256, streamRows: 3, firstRow: 1, outDim: 9, inDim: 4096, hasBias: true },
   ])(
     'NORM: SCALE_F16=$scaleF16 ROWS=$rows LANES=$lanes HAS_BIAS=$hasBias, row $firstRow of $streamRows, [$outDim, $inDim]',
-    async ({ scaleF16, rows, lanes, streamRows, firstRow, ...shape }) => {
-      const ctx = await requireDevice();
-      const rng = new Rng();
-      const c = { ...shape, numTokens: 1, addToOutput: false };
-      const { lin, buffers } = q4Linear(ctx, rng, c, scaleF16);
-      const workgroups = Math.ceil(c.outDim / rows);
-      await checkMatmul(ctx, rng, c, lin, 'matmul_q4_gemv', { SCALE_F16: scaleF16, ROWS: rows, LANES: lanes }, buffers, [workgroups, 1, 1], {
-        norm: { rows: streamRows, firstRow },
-        swiglu: false,
-      });
-    },
+    ({ streamRows, firstRow, ...c }) =>
+      checkGemv({ ...c, gridX: 0, numTokens: 1, addToOutput: false }, { norm: { rows: streamRows, firstRow }, swiglu: false }),
   );
 
   // Decode's gate_up with silu_mul fused (I = outDim / 2 pairs), alone and after the fused norm:
@@ -220,18 +222,7 @@ describe('matmul_q4_gemv', () => {
     { scaleF16: true, rows: 2, lanes: 256, gridX: 0, outDim: 22, inDim: 8192, hasBias: true, norm: true },
   ])(
     'SWIGLU: SCALE_F16=$scaleF16 ROWS=$rows LANES=$lanes HAS_BIAS=$hasBias NORM=$norm, [$outDim, $inDim]',
-    async ({ scaleF16, rows, lanes, gridX, norm, ...shape }) => {
-      const ctx = await requireDevice();
-      const rng = new Rng();
-      const c = { ...shape, numTokens: 1, addToOutput: false };
-      const { lin, buffers } = q4Linear(ctx, rng, c, scaleF16);
-      const workgroups = Math.ceil(c.outDim / rows);
-      const x = gridX || workgroups;
-      await checkMatmul(ctx, rng, c, lin, 'matmul_q4_gemv', { SCALE_F16: scaleF16, ROWS: rows, LANES: lanes }, buffers, [x, Math.ceil(workgroups / x), 1], {
-        norm: norm ? { rows: 1, firstRow: 0 } : null,
-        swiglu: true,
-      });
-    },
+    ({ norm, ...c }) => checkGemv({ ...c, numTokens: 1, addToOutput: false }, { norm: norm ? { rows: 1, firstRow: 0 } : null, swiglu: true }),
   );
 });
 
@@ -246,20 +237,12 @@ describe('matmul_q4_gemv ROPE', () => {
     { scaleF16: true, rows: 2, lanes: 128, gridX: 0, numHeads: 2, numKvHeads: 1, headDim: 32, inDim: 4096, hasBias: false, startPos: 0, norm: true },
   ])(
     'SCALE_F16=$scaleF16 ROWS=$rows LANES=$lanes H=$numHeads KV=$numKvHeads D=$headDim HAS_BIAS=$hasBias NORM=$norm at $startPos',
-    async ({ scaleF16, rows, lanes, gridX, numHeads, numKvHeads, headDim, inDim, hasBias, startPos, norm }) => {
-      const ctx = await requireDevice();
-      const rng = new Rng();
-      const shape = { numHeads, numKvHeads, headDim };
-      const c = { numTokens: 1, outDim: (numHeads + 2 * numKvHeads) * headDim, inDim, hasBias, addToOutput: false };
-      const { lin, buffers } = q4Linear(ctx, rng, c, scaleF16);
-      const workgroups = Math.ceil(c.outDim / rows);
-      const x = gridX || workgroups;
-      await checkMatmul(ctx, rng, c, lin, 'matmul_q4_gemv', { SCALE_F16: scaleF16, ROWS: rows, LANES: lanes }, buffers, [x, Math.ceil(workgroups / x), 1], {
+    ({ numHeads, numKvHeads, headDim, startPos, norm, ...c }) =>
+      checkGemv({ ...c, numTokens: 1, outDim: (numHeads + 2 * numKvHeads) * headDim, addToOutput: false }, {
         norm: norm ? { rows: 1, firstRow: 0 } : null,
         swiglu: false,
-        rope: { shape, startPos },
-      });
-    },
+        rope: { shape: { numHeads, numKvHeads, headDim }, startPos },
+      }),
   );
 });
 
