@@ -226,14 +226,12 @@ export class GpuModel {
       overrides: { SWIGLU: true },
       output: act,
     };
-    this.layers = spec.layers.map((l) => {
-      return {
-        qkv: linear(l.qkv).bind(normed, qkv, batch, false, { norm: norm(l.inputNorm, batch), activation: rope }),
-        o: linear(l.o).bind(attnOut, hiddenStates, batch, true),
-        gateUp: linear(l.gateUp).bind(normed, gateUp, batch, false, { norm: norm(l.postNorm, batch), activation: swiglu }),
-        down: linear(l.down).bind(act, hiddenStates, batch, true),
-      };
-    });
+    this.layers = spec.layers.map((l) => ({
+      qkv: linear(l.qkv).bind(normed, qkv, batch, false, { norm: norm(l.inputNorm, batch), activation: rope }),
+      o: linear(l.o).bind(attnOut, hiddenStates, batch, true),
+      gateUp: linear(l.gateUp).bind(normed, gateUp, batch, false, { norm: norm(l.postNorm, batch), activation: swiglu }),
+      down: linear(l.down).bind(act, hiddenStates, batch, true),
+    }));
     this.lmHead = linear(spec.lmHead).bind(normed, this.logits, this.lastRowBatch, false, { norm: norm(spec.finalNorm, this.lastRowBatch) });
     this.penalty = bindKernel(device, this.pipelines.get('sample_penalty'), [this.logits, this.seenTokens, this.penaltyParams]);
     this.argmax = bindKernel(device, this.pipelines.get('sample_argmax', { VOCAB: vocabSize }), [this.logits, this.sampledToken]);
