@@ -21,6 +21,10 @@ export interface ChatCompletionRequest {
   /** Extra stop strings on top of the model's own. */
   stop?: string | string[];
   seed?: number;
+  /** Keep generating past the model's stop tokens and every stop string, until `max_tokens` or a
+   *  full context (web-llm's option of the same name; for benchmarks and tests that need a reply of
+   *  a known length). */
+  ignore_eos?: boolean;
 }
 
 export interface CompletionUsage {

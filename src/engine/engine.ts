@@ -112,6 +112,7 @@ class KvchatEngine implements Engine {
         repetitionPenalty: request.repetition_penalty ?? cfg.repetitionPenalty,
         stopTokenIds: cfg.stopTokenIds,
         stopStrings: [...cfg.convTemplate.stop_str, ...requestStops],
+        ignoreEos: request.ignore_eos ?? false,
         random: request.seed === undefined ? Math.random : seededRandom(request.seed),
       }, () => this.interruptRequested);
 

@@ -13,9 +13,14 @@ export interface GenerationParams {
   repetitionPenalty: number;
   stopTokenIds: number[];
   stopStrings: string[];
+  /** Ignore stopTokenIds and stopStrings: only maxTokens, a full context or interrupt end the reply. */
+  ignoreEos: boolean;
   /** Uniform draws in [0, 1) for top-p sampling. */
   random: () => number;
 }
+
+/** What the loop needs of a model: the GPU model in the app, a scripted one in unit tests. */
+export type DecodingModel = Pick<GpuModel, 'length' | 'maxSeq' | 'truncate' | 'prefill' | 'sample' | 'step'>;
 
 export interface GenerationResult {
   finishReason: FinishReason;
@@ -33,7 +38,7 @@ export interface GenerationResult {
 export class CachedSequence {
   tokens: number[] = [];
 
-  constructor(private readonly model: GpuModel) {}
+  constructor(private readonly model: DecodingModel) {}
 
   /** Rolls the cache back to the longest common prefix with `prompt` (keeping at least one prompt
    *  token to run, for its logits; a quantized cache may keep less) and returns the tokens still
@@ -54,7 +59,7 @@ export class CachedSequence {
 }
 
 export async function* generate(
-  model: GpuModel,
+  model: DecodingModel,
   cache: CachedSequence,
   codec: TextCodec,
   prompt: number[],
@@ -65,9 +70,9 @@ export async function* generate(
     params.temperature <= 0
       ? { kind: 'greedy', repetitionPenalty: params.repetitionPenalty }
       : { kind: 'top-p', temperature: params.temperature, topP: params.topP, repetitionPenalty: params.repetitionPenalty, u: params.random() };
-  const stopTokens = new Set(params.stopTokenIds);
+  const stopTokens = new Set(params.ignoreEos ? [] : params.stopTokenIds);
   const decoder = new StreamDecoder(codec);
-  const stops = new StopStringFilter(params.stopStrings);
+  const stops = new StopStringFilter(params.ignoreEos ? [] : params.stopStrings);
   const seen = new Set<number>();
 
   const prefillStart = performance.now();
