@@ -21,6 +21,7 @@ const headerButton =
 // columns become drawers opened from the header, so the chat keeps the whole width of a phone.
 export function App() {
   const webgpu = useChat((s) => s.webgpu);
+  const saving = useChat((s) => s.pendingWrites > 0);
   const detectWebGpu = useChat((s) => s.detectWebGpu);
   const init = useChat((s) => s.init);
   const theme = useTheme((s) => s.choice);
@@ -36,7 +37,7 @@ export function App() {
   const chatAvailable = webgpu !== 'unavailable';
 
   return (
-    <div className="flex h-dvh bg-slate-50 text-slate-900 dark:bg-slate-950 dark:text-slate-100">
+    <div data-testid="app" data-saving={saving} className="flex h-dvh bg-slate-50 text-slate-900 dark:bg-slate-950 dark:text-slate-100">
       {chatAvailable && (
         <aside
           id="conversations"

@@ -77,6 +77,20 @@ function storeWith(connection: EngineConnection, repository = freshRepository())
   );
 }
 
+/** Resolves once every IndexedDB write the store has issued has committed. */
+function writesCommitted(store: ReturnType<typeof storeWith>): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => {
+      if (store.getState().pendingWrites > 0) return false;
+      unsubscribe();
+      resolve();
+      return true;
+    };
+    const unsubscribe = store.subscribe(check);
+    check();
+  });
+}
+
 describe('chat store: model and replies', () => {
   it('loads the model from the URL field with the KV settings, and reports progress on the way', async () => {
     const { connection } = fakeConnection([]);
@@ -108,6 +122,7 @@ describe('chat store: model and replies', () => {
     expect(requests[0]).toMatchObject({
       messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }], max_tokens: 10, temperature: 2, top_p: 0.95,
     });
+    expect(requests[0]).not.toHaveProperty('ignore_eos');
     expect(new Set(contents)).toEqual(new Set(['', 'Hel', 'Hello']));
     const [question, reply] = store.getState().messages;
     expect(question).toMatchObject({ role: 'user', content: 'Hi' });
@@ -115,6 +130,43 @@ describe('chat store: model and replies', () => {
     expect(reply?.usage?.completion_tokens).toBe(2);
     expect(store.getState().generating).toBe(false);
     expect(store.getState().model).toMatchObject({ phase: 'ready', stats: { kvTokens: 7 } });
+  });
+
+  it('asks for ignore_eos when "Ignore end of text" is on, and keeps it with the conversation', async () => {
+    const { connection, requests } = fakeConnection([chunk('ok'), chunk(undefined, true)]);
+    const repository = freshRepository();
+    const store = storeWith(connection, repository);
+    await store.getState().loadModel();
+    store.getState().updateSettings({ ignoreEos: true });
+    await store.getState().send('Go on');
+    expect(requests[0]).toMatchObject({ ignore_eos: true });
+    expect((await repository.listConversations())[0]?.settings.ignoreEos).toBe(true);
+    store.getState().updateSettings({ ignoreEos: false });
+    await store.getState().send('Again');
+    expect(requests[1]).not.toHaveProperty('ignore_eos');
+    await writesCommitted(store);
+    expect((await repository.listConversations())[0]?.settings.ignoreEos).toBe(false);
+  });
+
+  it('counts IndexedDB writes until they commit', async () => {
+    const fake = fakeConnection([chunk('Hel'), chunk('lo'), chunk(undefined, true)]);
+    const repository = freshRepository();
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const putMessage = repository.putMessage.bind(repository);
+    repository.putMessage = async (...args) => {
+      await held;
+      return putMessage(...args);
+    };
+    const store = storeWith(fake.connection, repository);
+    await store.getState().loadModel();
+    const sent = store.getState().send('Hi');
+    expect(store.getState().pendingWrites).toBeGreaterThan(0);
+    expect(await repository.loadMessages(store.getState().activeId!)).toEqual([]);
+    release();
+    await sent;
+    expect(store.getState().pendingWrites).toBe(0);
+    expect((await repository.loadMessages(store.getState().activeId!)).map((m) => m.content)).toEqual(['Hi', 'Hello']);
   });
 
   it('sends the whole conversation with the next message', async () => {
@@ -315,7 +367,7 @@ describe('chat store: conversations in IndexedDB', () => {
     fake.gate = async () => {
       // The first chunk is saved at once; later ones at most every SAVE_INTERVAL_MS of the store's clock.
       const id = store.getState().activeId!;
-      await new Promise((resolve) => setTimeout(resolve, 10));
+      await writesCommitted(store);
       savedMidStream.push((await repository.loadMessages(id)).map((m) => m.content).join('|'));
     };
     await store.getState().send('Hi');

@@ -24,9 +24,11 @@ export interface GenerationSettings {
   topP: number;
   /** Sent first as the system message when not blank. */
   systemPrompt: string;
+  /** Generate past the model's stop tokens and stop strings, until Max tokens (`ignore_eos`). */
+  ignoreEos: boolean;
 }
 
-export type NumericGenerationSetting = Exclude<keyof GenerationSettings, 'systemPrompt'>;
+export type NumericGenerationSetting = Exclude<keyof GenerationSettings, 'systemPrompt' | 'ignoreEos'>;
 
 interface SettingRange {
   label: string;
@@ -51,6 +53,7 @@ export const DEFAULT_GENERATION_SETTINGS: GenerationSettings = {
   temperature: GENERATION_SETTINGS.temperature.default,
   topP: GENERATION_SETTINGS.topP.default,
   systemPrompt: '',
+  ignoreEos: false,
 };
 
 /** A streaming reply is written to IndexedDB at most this often (and once more when it ends). */
@@ -91,6 +94,8 @@ export interface ChatState {
   kvError: WorkerError | null;
   /** The last failure, shown until dismissed or until the next action succeeds. */
   error: WorkerError | null;
+  /** Writes to IndexedDB issued and not yet committed; 0 means a reload loses nothing. */
+  pendingWrites: number;
 
   detectWebGpu(gpu: GPU | undefined): Promise<void>;
   /** Reads the saved conversations and opens the latest. */
@@ -163,8 +168,12 @@ export function chatState({
       set(error.code === 'webgpu-unavailable' ? { error, webgpu: 'unavailable' } : { error });
     };
 
-    /** Writes to IndexedDB report their failure (e.g. quota) without interrupting the chat. */
-    const saved = (write: Promise<unknown>) => write.catch(fail);
+    /** Writes to IndexedDB are counted until they commit, and report their failure (e.g. quota)
+     *  without interrupting the chat. */
+    const saved = (write: Promise<unknown>) => {
+      set((s) => ({ pendingWrites: s.pendingWrites + 1 }));
+      return write.catch(fail).finally(() => set((s) => ({ pendingWrites: s.pendingWrites - 1 })));
+    };
 
     const activeConversation = () => get().conversations.find((c) => c.id === get().activeId);
 
@@ -215,6 +224,7 @@ export function chatState({
           max_tokens: settings.maxTokens,
           temperature: settings.temperature,
           top_p: settings.topP,
+          ...(settings.ignoreEos ? { ignore_eos: true } : {}),
         });
         for await (const chunk of stream) {
           const choice = chunk.choices[0];
@@ -275,6 +285,7 @@ export function chatState({
       applyingKv: false,
       kvError: null,
       error: null,
+      pendingWrites: 0,
 
       async detectWebGpu(gpu) {
         // Without an adapter (e.g. Chromium without WebGPU enabled) the engine could never start.
@@ -351,6 +362,7 @@ export function chatState({
           if (value !== undefined && Number.isFinite(value)) settings[key] = clamp(value, GENERATION_SETTINGS[key]);
         }
         if (patch.systemPrompt !== undefined) settings.systemPrompt = patch.systemPrompt;
+        if (patch.ignoreEos !== undefined) settings.ignoreEos = patch.ignoreEos;
         set({ settings });
         void saveConversation();
       },

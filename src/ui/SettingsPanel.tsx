@@ -181,6 +181,7 @@ function GenerationSection() {
   const settings = useChat((s) => s.settings);
   const updateSettings = useChat((s) => s.updateSettings);
   const systemPromptId = useId();
+  const ignoreEosId = useId();
   return (
     <fieldset className="flex flex-col gap-3">
       <legend className="mb-1 text-sm font-semibold">Generation</legend>
@@ -204,6 +205,22 @@ function GenerationSection() {
             </Field>
           );
         })}
+      </div>
+      <div className="flex flex-col gap-0.5">
+        <label className="flex items-center gap-2 text-sm font-medium">
+          <input
+            data-testid="setting-ignoreEos"
+            type="checkbox"
+            checked={settings.ignoreEos}
+            aria-describedby={`${ignoreEosId}-help`}
+            onChange={(event) => updateSettings({ ignoreEos: event.target.checked })}
+            className="h-4 w-4 accent-teal-700"
+          />
+          Ignore end of text
+        </label>
+        <p id={`${ignoreEosId}-help`} className="text-xs text-slate-500 dark:text-slate-400">
+          Keeps writing past the model&apos;s end-of-reply token and stop strings, until Max tokens or Stop.
+        </p>
       </div>
       <div className="flex flex-col gap-0.5">
         <label htmlFor={systemPromptId} className="text-sm font-medium">
