@@ -1,6 +1,6 @@
 // The public API end to end in the browser: createEngine on a fixture served over HTTP, streaming
 // chat completions, usage, interrupt, multi-turn prefix reuse, and the typed load errors.
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChatCompletionChunk, Engine } from './api';
 import { createEngine } from './engine';
 import { ModelFetchError } from './errors';
@@ -17,11 +17,15 @@ async function collect(stream: AsyncIterable<ChatCompletionChunk>, onChunk?: (n:
 const text = (chunks: ChatCompletionChunk[]) => chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
 
 describe('createEngine + chat.completions.create', () => {
+  // One engine for the whole block, created before any test, so each test also runs alone (-t).
   let engine: Engine;
-
-  it('loads a fixture with byte-level progress', async () => {
-    const progress: number[] = [];
+  const progress: number[] = [];
+  beforeAll(async () => {
     engine = await createEngine('/fixtures/llama-q4f16', { cacheName: null, contextLength: 256, onProgress: (p) => progress.push(p.progress) });
+  });
+  afterAll(() => engine?.unload());
+
+  it('loads a fixture with byte-level progress', () => {
     expect(engine.modelId).toBe('llama-q4f16');
     expect(progress.at(-1)).toBe(1);
     expect(progress).toEqual([...progress].sort((a, b) => a - b));
@@ -59,14 +63,24 @@ describe('createEngine + chat.completions.create', () => {
     expect(usage.prompt_tokens).toBeGreaterThan(first.at(-1)!.usage!.prompt_tokens);
   });
 
+  it('with ignore_eos, generates exactly max_tokens whatever it samples', async () => {
+    for (const seed of [1, 2, 3]) {
+      const chunks = await collect(engine.chat.completions.create({ messages: [{ role: 'user', content: 'Go on' }], max_tokens: 9, temperature: 1, seed, ignore_eos: true }));
+      expect(chunks.at(-1)!.choices[0].finish_reason).toBe('length');
+      expect(chunks.at(-1)!.usage!.completion_tokens).toBe(9);
+    }
+  });
+
   it('ends the stream with finish_reason "abort" on interruptGenerate', async () => {
-    const stream = engine.chat.completions.create({ messages: [{ role: 'user', content: 'Go on' }], max_tokens: 200, temperature: 0.8, repetition_penalty: 1.2 });
+    // ignore_eos: the reply cannot end by itself before the interrupt.
+    const stream = engine.chat.completions.create({
+      messages: [{ role: 'user', content: 'Go on' }], max_tokens: 200, temperature: 0.8, repetition_penalty: 1.2, seed: 1, ignore_eos: true,
+    });
     const chunks = await collect(stream, (n) => {
       if (n === 3) engine.interruptGenerate();
     });
     expect(chunks.at(-1)!.choices[0].finish_reason).toBe('abort');
     expect(chunks.at(-1)!.usage!.completion_tokens).toBeLessThan(200);
-    await engine.unload();
   });
 
   it('fails with a typed error for a model URL that does not exist', async () => {
