@@ -103,10 +103,14 @@ test('after one visit online, the app and the model it loaded work with the netw
   await expect(page.getByTestId('model-cached')).toBeVisible();
   await page.getByTestId('load-button').click();
   await expect(page.getByTestId('model-ready')).toBeVisible();
+  // A reply of a known length: it streams at least two pieces whatever the fixture samples.
+  await page.getByTestId('setting-ignoreEos').check();
+  await page.getByTestId('setting-maxTokens').fill('12');
+  await page.getByTestId('setting-maxTokens').press('Enter');
   await page.getByTestId('message-input').fill('Hello offline');
   await page.getByTestId('send-button').click();
   const reply = page.locator('[data-testid="message"][data-role="assistant"]');
-  await expect(reply.getByTestId('usage')).toContainText(/\d+ completion tokens/);
+  await expect(reply.getByTestId('usage')).toContainText('12 completion tokens');
   await expect(reply.getByTestId('message-text')).not.toBeEmpty();
   const growingLengths = new Set(streamedLengths.filter((length) => length > 0));
   expect(growingLengths.size, `lengths seen while streaming: ${streamedLengths.join(',')}`).toBeGreaterThanOrEqual(2);
