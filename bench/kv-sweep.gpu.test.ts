@@ -35,7 +35,9 @@ describe('attentionOnly', () => {
       for (const gpu of [timed, untouched]) gpu.forward(prompt(length));
       const { passesPerSubmit, msPerPass } = await attentionOnly(device, timed, 1);
       expect(passesPerSubmit).toBeGreaterThanOrEqual(4);
-      expect(msPerPass).toBeGreaterThan(0);
+      // A time was measured (Chromium's coarse clock may round a fast pass down to 0).
+      expect(msPerPass).toBeGreaterThanOrEqual(0);
+      expect(Number.isFinite(msPerPass)).toBe(true);
       const flushStep = kv !== 'fp16' && length === 191;
       expect(timed.length).toBe(length + (flushStep ? 1 : 0));
       if (flushStep) await untouched.step(0, GREEDY, []);

@@ -13,6 +13,9 @@ const FIXTURES = ['llama-q4f16', 'qwen2-q4f32', 'llama-q0f32'];
 interface TensorRecord { name: string; shape: number[]; dtype: string; format: string; nbytes: number; byteOffset: number }
 interface ShardRecord { dataPath: string; format: string; nbytes: number; md5sum: string; records: TensorRecord[] }
 
+/** A generator run is a child process (~0.6 s); the limit is a hang detector for a busy machine, not a speed check. */
+const GENERATOR_TIMEOUT_MS = 60_000;
+
 const dirs: string[] = [];
 const runGenerator = () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvchat-fixtures-'));
@@ -24,7 +27,7 @@ const runGenerator = () => {
 let outDir: string;
 beforeAll(() => {
   outDir = runGenerator();
-});
+}, GENERATOR_TIMEOUT_MS);
 afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
@@ -41,7 +44,7 @@ describe('gen-fixtures', () => {
         expect(readFileSync(join(second, fixture, file)).equals(readFileSync(join(outDir, fixture, file))), `${fixture}/${file}`).toBe(true);
       }
     }
-  });
+  }, GENERATOR_TIMEOUT_MS);
 
   it.each(FIXTURES)('%s: shards match their manifest records, sizes and md5sums', (fixture) => {
     const manifest = readJson(fixture, 'tensor-cache.json') as { metadata: Record<string, number>; records: ShardRecord[] };

@@ -22,8 +22,6 @@ const QUESTION = 'What does horse mean?';
 // ends in "\n\n" gets one "\n\n" token, so the model's first token is often a newline.
 const EXPECTED_REPLY = /^\s*Horse \((noun|transitive|intransitive)/;
 const DECODE_STEPS = 5;
-// Loading 17 MB and running ~35 tokens through the CPU reference and SwiftShader takes a minute or two.
-const TIMEOUT_MS = 300_000;
 const SPECIAL_TOKENS = ['<|begin_of_text|>', '<|end_of_text|>', '<|start_header_id|>', '<|end_header_id|>', '<|eot_id|>'];
 
 function relativeError(gpu: Float32Array, ref: Float32Array): number {
@@ -87,5 +85,5 @@ describe('kvchat-demo', () => {
     expect(gpuTokens).toEqual(refTokens);
     expect(Math.max(...errors), `relative logit errors per step: ${errors.map((e) => e.toExponential(1)).join(' ')}`).toBeLessThan(LOGIT_TOLERANCE);
     expect(tokenizer.decode(Int32Array.from(refTokens))).toMatch(EXPECTED_REPLY);
-  }, TIMEOUT_MS);
+  });
 });
